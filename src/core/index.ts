@@ -1,0 +1,18 @@
+export { canonicalBytes, canonicalJSON } from './canonical-json.ts';
+export type { Clock } from './clock.ts';
+export { createManualClock, systemClock } from './clock.ts';
+export type { Digest, DigestAlgorithm, DigestErrorCode, Digester } from './digest.ts';
+export {
+  assertDigest,
+  createDigester,
+  DIGEST_ALGORITHMS,
+  DigestError,
+  digestOf,
+  isAlgorithm,
+  isDigest,
+  parseDigest,
+  verifyDigest,
+} from './digest.ts';
+export { BaseError, isErrorWithCode } from './errors.ts';
+export { globToRegExp } from './glob.ts';
+export { newId } from './ids.ts';

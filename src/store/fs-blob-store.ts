@@ -1,0 +1,234 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { type Digest, type DigestAlgorithm, DigestError, isDigest, newId, parseDigest } from '../core/index.ts';
+import { createKeyedMutex } from './keyed-mutex.ts';
+import { StoreError } from './store-error.ts';
+
+/** Content-addressed blobs on local disk, and the upload sessions that fill them. */
+export interface BlobStore {
+  stat(digest: Digest): Promise<{ size: number; mtime: Date } | null>;
+  read(digest: Digest, range?: { start: number; end: number }): ReadStream;
+  /** Removes the blob's file under the blob's lock, after `decide` (e.g. a database delete) agrees. */
+  remove(digest: Digest, decide: () => Promise<boolean>): Promise<boolean>;
+  list(): AsyncIterable<{ digest: Digest; size: number; mtime: Date }>;
+  uploads: UploadStore;
+}
+
+export interface UploadStore {
+  /** Creates an empty upload session and returns its id. */
+  create(): Promise<string>;
+  /** Current size, or null when the session does not exist (never started, finished, cancelled or expired). */
+  size(id: string): Promise<number | null>;
+  /** Appends `source` at `offset` (which must equal the current size); returns the new size. */
+  append(id: string, offset: number, source: AsyncIterable<Uint8Array>, options?: AppendOptions): Promise<number>;
+  /**
+   * Verifies the session's bytes hash to `digest`, makes them durable (fsync file, rename, fsync directory)
+   * as the blob, then runs `commit` while still holding the blob's lock so garbage collection cannot
+   * interleave. A digest mismatch removes the session.
+   */
+  finish<T>(id: string, digest: Digest, commit: (size: number) => Promise<T>): Promise<T>;
+  cancel(id: string): Promise<boolean>;
+  list(): AsyncIterable<{ id: string; size: number; mtime: Date }>;
+}
+
+export interface AppendOptions {
+  signal?: AbortSignal;
+  /** Maximum total size of the upload; exceeding it fails with SIZE_INVALID. */
+  maxSize?: number;
+}
+
+const ID = /^[A-Za-z0-9_-]{16,64}$/;
+const READ_BUFFER = 1024 * 1024;
+
+/** Creates a BlobStore rooted at `root` (`root/blobs/<alg>/<hex>`, uploads in `root/uploads`). */
+export async function createFsBlobStore(root: string): Promise<BlobStore> {
+  const blobsDir = join(root, 'blobs');
+  const uploadsDir = join(root, 'uploads');
+  for (const alg of ['sha256', 'sha512']) await mkdir(join(blobsDir, alg), { recursive: true });
+  await mkdir(uploadsDir, { recursive: true });
+  const withLock = createKeyedMutex();
+  // Running hashes of open sessions; after a restart a session is re-hashed from its file on finish.
+  const hashes = new Map<string, { algorithm: DigestAlgorithm; hash: Hash; size: number }>();
+
+  const blobPath = (digest: Digest) => {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(blobsDir, algorithm, hex);
+  };
+  const uploadPath = (id: string) => {
+    if (!ID.test(id))
+      throw new StoreError('BLOB_UPLOAD_UNKNOWN', `Cannot find upload "${id.slice(0, 80)}": not an upload id`);
+    return join(uploadsDir, id);
+  };
+  const sizeOf = async (path: string) => {
+    try {
+      return (await stat(path)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  };
+
+  const uploads: UploadStore = {
+    async create() {
+      const id = newId(18);
+      const fh = await open(uploadPath(id), 'wx', 0o600);
+      await fh.close();
+      return id;
+    },
+    size: (id) => sizeOf(uploadPath(id)),
+    append: (id, offset, source, options = {}) => withLock(`upload:${id}`, () => append(id, offset, source, options)),
+    finish: (id, digest, commit) => withLock(`upload:${id}`, () => finish(id, digest, commit)),
+    async cancel(id) {
+      hashes.delete(id);
+      try {
+        await unlink(uploadPath(id));
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw err;
+      }
+    },
+    async *list() {
+      for (const id of await readdir(uploadsDir)) {
+        if (!ID.test(id)) continue;
+        const st = await stat(join(uploadsDir, id)).catch(() => null);
+        if (st !== null) yield { id, size: st.size, mtime: st.mtime };
+      }
+    },
+  };
+
+  async function append(
+    id: string,
+    offset: number,
+    source: AsyncIterable<Uint8Array>,
+    options: AppendOptions,
+  ): Promise<number> {
+    const { signal, maxSize = Number.POSITIVE_INFINITY } = options;
+    const path = uploadPath(id);
+    const current = await sizeOf(path);
+    if (current === null)
+      throw new StoreError('BLOB_UPLOAD_UNKNOWN', `Cannot append to upload "${id}": it does not exist`);
+    if (current !== offset)
+      throw new StoreError('CONFLICT', `Cannot append at ${offset}: the upload holds ${current} bytes`);
+    let state = hashes.get(id);
+    if (state === undefined || state.size !== current) {
+      state = { algorithm: 'sha256', hash: await hashFile(path, 'sha256'), size: current };
+      hashes.set(id, state);
+    }
+    const s = state;
+    const startSize = s.size;
+    let size = current;
+    const fh = await open(path, 'r+');
+    try {
+      await pipeline(
+        source,
+        async function* (chunks: AsyncIterable<Uint8Array>) {
+          for await (const chunk of chunks) {
+            size += chunk.byteLength;
+            if (size > maxSize)
+              throw new StoreError('SIZE_INVALID', `Cannot accept upload: it exceeds ${maxSize} bytes`);
+            s.hash.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream('', { fd: fh, start: offset, autoClose: false, highWaterMark: READ_BUFFER }),
+        signal === undefined ? {} : { signal },
+      );
+      s.size = size;
+    } catch (err) {
+      // A failed append leaves the session as it was, so the client can retry the chunk.
+      hashes.delete(id);
+      await fh.truncate(startSize).catch(() => undefined);
+      throw err;
+    } finally {
+      await fh.close();
+    }
+    return size;
+  }
+
+  async function finish<T>(id: string, digest: Digest, commit: (size: number) => Promise<T>): Promise<T> {
+    const path = uploadPath(id);
+    const size = await sizeOf(path);
+    if (size === null) throw new StoreError('BLOB_UPLOAD_UNKNOWN', `Cannot finish upload "${id}": it does not exist`);
+    const { algorithm } = parseDigest(digest);
+    const state = hashes.get(id);
+    const hash =
+      state !== undefined && state.size === size && state.algorithm === algorithm
+        ? state.hash
+        : await hashFile(path, algorithm);
+    const actual = `${algorithm}:${hash.copy().digest('hex')}`;
+    if (actual !== digest) {
+      hashes.delete(id);
+      await rm(path, { force: true });
+      throw new DigestError('DIGEST_MISMATCH', `Cannot accept blob: its content hashes to ${actual}, not ${digest}`);
+    }
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const target = blobPath(digest);
+    return withLock(digest, async () => {
+      if ((await sizeOf(target)) === size) await unlink(path);
+      else {
+        await rename(path, target);
+        await syncDir(join(blobsDir, algorithm));
+      }
+      hashes.delete(id);
+      return commit(size);
+    });
+  }
+
+  return {
+    uploads,
+    async stat(digest) {
+      try {
+        const st = await stat(blobPath(digest));
+        return { size: st.size, mtime: st.mtime };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw err;
+      }
+    },
+    read(digest, range) {
+      return createReadStream(blobPath(digest), { highWaterMark: READ_BUFFER, ...(range ?? {}) });
+    },
+    remove(digest, decide) {
+      return withLock(digest, async () => {
+        if (!(await decide())) return false;
+        await rm(blobPath(digest), { force: true });
+        return true;
+      });
+    },
+    async *list() {
+      for (const algorithm of ['sha256', 'sha512'] as const) {
+        for (const hex of await readdir(join(blobsDir, algorithm))) {
+          const digest = `${algorithm}:${hex}`;
+          if (!isDigest(digest)) continue;
+          const st = await stat(join(blobsDir, algorithm, hex)).catch(() => null);
+          if (st !== null) yield { digest, size: st.size, mtime: st.mtime };
+        }
+      }
+    },
+  };
+}
+
+async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<Hash> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_BUFFER })) hash.update(chunk as Buffer);
+  return hash;
+}
+
+// A rename is durable only once the directory entry is; fsync the directory after renaming into it.
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
