@@ -39,12 +39,18 @@ export async function appendEvent(trx: Executor, dialect: Dialect, event: EventI
   };
   await trx
     .insertInto('events')
-    .values({ ...row, body: canonicalJSON({ ...row, ...(event.detail === undefined ? {} : { detail: event.detail }) }) })
+    .values({
+      ...row,
+      body: canonicalJSON({ ...row, ...(event.detail === undefined ? {} : { detail: event.detail }) }),
+    })
     .execute();
 }
 
 /** Events after `after` in sequence order. */
-export async function listEvents(db: Executor, options: { after?: number; limit?: number } = {}): Promise<EventRecord[]> {
+export async function listEvents(
+  db: Executor,
+  options: { after?: number; limit?: number } = {},
+): Promise<EventRecord[]> {
   const { after = 0, limit = 1000 } = options;
   return db.selectFrom('events').selectAll().where('seq', '>', after).orderBy('seq').limit(limit).execute();
 }

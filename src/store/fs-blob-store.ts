@@ -1,8 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { close, createReadStream, createWriteStream, ftruncate, open as openFd, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { type Digest, type DigestAlgorithm, DigestError, isDigest, newId, parseDigest } from '../core/index.ts';
 import { createKeyedMutex } from './keyed-mutex.ts';
 import { StoreError } from './store-error.ts';
@@ -78,7 +79,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       await fh.close();
       return id;
     },
-    size: (id) => sizeOf(uploadPath(id)),
+    // async, so a malformed id rejects like every other call instead of throwing synchronously
+    size: async (id) => sizeOf(uploadPath(id)),
     append: (id, offset, source, options = {}) => withLock(`upload:${id}`, () => append(id, offset, source, options)),
     finish: (id, digest, commit) => withLock(`upload:${id}`, () => finish(id, digest, commit)),
     async cancel(id) {
@@ -121,7 +123,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     const s = state;
     const startSize = s.size;
     let size = current;
-    const fh = await open(path, 'r+');
+    // A numeric fd, not a FileHandle: a WriteStream keeps a FileHandle busy and its close() never settles.
+    const fd = await promisify(openFd)(path, 'r+');
     try {
       await pipeline(
         source,
@@ -134,17 +137,17 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
             yield chunk;
           }
         },
-        createWriteStream('', { fd: fh, start: offset, autoClose: false, highWaterMark: READ_BUFFER }),
+        createWriteStream('', { fd, start: offset, autoClose: false, emitClose: false, highWaterMark: READ_BUFFER }),
         signal === undefined ? {} : { signal },
       );
       s.size = size;
     } catch (err) {
       // A failed append leaves the session as it was, so the client can retry the chunk.
       hashes.delete(id);
-      await fh.truncate(startSize).catch(() => undefined);
+      await promisify(ftruncate)(fd, startSize).catch(() => undefined);
       throw err;
     } finally {
-      await fh.close();
+      await promisify(close)(fd);
     }
     return size;
   }

@@ -131,15 +131,26 @@ async function appendOnly(db: Kysely<unknown>, dialect: Dialect, table: string):
       FOR EACH ROW EXECUTE FUNCTION fixity_append_only()`.execute(db);
     return;
   }
+  // SQLite refuses bound parameters inside a trigger body, so the message goes in as a literal.
   for (const op of ['UPDATE', 'DELETE']) {
     await sql`CREATE TRIGGER ${sql.id(`${table}_no_${op.toLowerCase()}`)} BEFORE ${sql.raw(op)} ON ${sql.table(table)}
-      BEGIN SELECT RAISE(ABORT, ${`Cannot change ${table}: the table is append-only`}); END`.execute(db);
+      BEGIN SELECT RAISE(ABORT, ${sql.lit(`Cannot change ${table}: the table is append-only`)}); END`.execute(db);
   }
 }
 
 /** Applies every pending migration; returns Kysely's per-step result set instead of throwing halfway. */
-export function migrateToLatest(db: Kysely<unknown>, dialect: Dialect): Promise<MigrationResultSet> {
+export async function migrateToLatest(db: Kysely<unknown>, dialect: Dialect): Promise<MigrationResultSet> {
   const all = migrations(dialect);
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => all } });
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; another schema's
+  // tables (a second tenant, a parallel test run) would make it skip creating ours.
+  const schema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
+      : undefined;
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => all },
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
   return migrator.migrateToLatest();
 }

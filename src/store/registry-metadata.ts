@@ -81,7 +81,10 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     const previous = (current?.digest ?? null) as Digest | null;
     if (previous === digest) return null;
     if (isImmutable(repo, tag)) {
-      throw new StoreError('TAG_IMMUTABLE', `Cannot move tag "${repo}:${tag}": it is immutable and points at ${previous}`);
+      throw new StoreError(
+        'TAG_IMMUTABLE',
+        `Cannot move tag "${repo}:${tag}": it is immutable and points at ${previous}`,
+      );
     }
     await trx
       .updateTable('tags')
@@ -99,7 +102,12 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     const unique = [...new Set(digests)];
     for (let i = 0; i < unique.length; i += 500) {
       const batch = unique.slice(i, i + 500);
-      const rows = await trx.selectFrom(table).select('digest').where('repo', '=', repo).where('digest', 'in', batch).execute();
+      const rows = await trx
+        .selectFrom(table)
+        .select('digest')
+        .where('repo', '=', repo)
+        .where('digest', 'in', batch)
+        .execute();
       for (const r of rows) found.add(r.digest);
     }
     return unique.filter((d) => !found.has(d));
@@ -145,7 +153,11 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     /** Removes a blob from one repository (its bytes go at the next garbage collection). */
     async unlinkBlob(repo: string, digest: Digest, actor: string): Promise<boolean> {
       return transaction(async (trx) => {
-        const r = await trx.deleteFrom('repo_blobs').where('repo', '=', repo).where('digest', '=', digest).executeTakeFirst();
+        const r = await trx
+          .deleteFrom('repo_blobs')
+          .where('repo', '=', repo)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
         if (Number(r.numDeletedRows) === 0) return false;
         await appendEvent(trx, dialect, { kind: 'blob.delete', actor, at: now(), repo, digest });
         return true;
@@ -159,15 +171,23 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
         await ensureRepository(trx, input.repo, at);
         const absentBlobs = await missing(trx, 'repo_blobs', input.repo, input.blobs);
         if (absentBlobs.length > 0) {
-          throw new StoreError('MANIFEST_BLOB_UNKNOWN', `Cannot store manifest: blob ${absentBlobs[0]} is not in "${input.repo}"`, {
-            detail: { missing: absentBlobs },
-          });
+          throw new StoreError(
+            'MANIFEST_BLOB_UNKNOWN',
+            `Cannot store manifest: blob ${absentBlobs[0]} is not in "${input.repo}"`,
+            {
+              detail: { missing: absentBlobs },
+            },
+          );
         }
         const absentChildren = await missing(trx, 'manifests', input.repo, input.children);
         if (absentChildren.length > 0) {
-          throw new StoreError('MANIFEST_BLOB_UNKNOWN', `Cannot store index: manifest ${absentChildren[0]} is not in "${input.repo}"`, {
-            detail: { missing: absentChildren },
-          });
+          throw new StoreError(
+            'MANIFEST_BLOB_UNKNOWN',
+            `Cannot store index: manifest ${absentChildren[0]} is not in "${input.repo}"`,
+            {
+              detail: { missing: absentChildren },
+            },
+          );
         }
         const inserted = await trx
           .insertInto('manifests')
@@ -187,10 +207,21 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
         const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
         if (created) {
           const blobs = [...new Set(input.blobs)].map((blob) => ({ repo: input.repo, manifest: input.digest, blob }));
-          const children = [...new Set(input.children)].map((child) => ({ repo: input.repo, manifest: input.digest, child }));
-          for (let i = 0; i < blobs.length; i += 500) await trx.insertInto('manifest_blobs').values(blobs.slice(i, i + 500)).execute();
+          const children = [...new Set(input.children)].map((child) => ({
+            repo: input.repo,
+            manifest: input.digest,
+            child,
+          }));
+          for (let i = 0; i < blobs.length; i += 500)
+            await trx
+              .insertInto('manifest_blobs')
+              .values(blobs.slice(i, i + 500))
+              .execute();
           for (let i = 0; i < children.length; i += 500) {
-            await trx.insertInto('manifest_children').values(children.slice(i, i + 500)).execute();
+            await trx
+              .insertInto('manifest_children')
+              .values(children.slice(i, i + 500))
+              .execute();
           }
           await appendEvent(trx, dialect, {
             kind: 'manifest.push',
@@ -198,7 +229,11 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
             at,
             repo: input.repo,
             digest: input.digest,
-            detail: { mediaType: input.mediaType, size: input.content.byteLength, ...(input.subject ? { subject: input.subject } : {}) },
+            detail: {
+              mediaType: input.mediaType,
+              size: input.content.byteLength,
+              ...(input.subject ? { subject: input.subject } : {}),
+            },
           });
         }
         const tags: TagChange[] = [];
@@ -212,32 +247,55 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
 
     /** A manifest by digest or tag, or null. */
     async getManifest(repo: string, reference: { digest: Digest } | { tag: string }): Promise<ManifestRecord | null> {
-      let q = db.selectFrom('manifests').select(['manifests.digest', 'media_type', 'size', 'content']).where('manifests.repo', '=', repo);
+      let q = db
+        .selectFrom('manifests')
+        .select(['manifests.digest', 'media_type', 'size', 'content'])
+        .where('manifests.repo', '=', repo);
       q =
         'digest' in reference
           ? q.where('manifests.digest', '=', reference.digest)
           : q
-              .innerJoin('tags', (j) => j.onRef('tags.repo', '=', 'manifests.repo').onRef('tags.digest', '=', 'manifests.digest'))
+              .innerJoin('tags', (j) =>
+                j.onRef('tags.repo', '=', 'manifests.repo').onRef('tags.digest', '=', 'manifests.digest'),
+              )
               .where('tags.name', '=', reference.tag);
       const row = await q.executeTakeFirst();
       if (row === undefined) return null;
-      return { repo, digest: row.digest as Digest, mediaType: row.media_type, size: Number(row.size), content: toBytes(row.content) };
+      return {
+        repo,
+        digest: row.digest as Digest,
+        mediaType: row.media_type,
+        size: Number(row.size),
+        content: toBytes(row.content),
+      };
     },
 
     /** Deletes a manifest and the tags pointing at it; refuses while an immutable tag points at it. */
     async deleteManifest(repo: string, digest: Digest, actor: string): Promise<boolean> {
       return transaction(async (trx) => {
-        const tags = await trx.selectFrom('tags').select('name').where('repo', '=', repo).where('digest', '=', digest).execute();
+        const tags = await trx
+          .selectFrom('tags')
+          .select('name')
+          .where('repo', '=', repo)
+          .where('digest', '=', digest)
+          .execute();
         const locked = tags.find((t) => isImmutable(repo, t.name));
         if (locked !== undefined) {
-          throw new StoreError('TAG_IMMUTABLE', `Cannot delete manifest ${digest}: immutable tag "${locked.name}" points at it`);
+          throw new StoreError(
+            'TAG_IMMUTABLE',
+            `Cannot delete manifest ${digest}: immutable tag "${locked.name}" points at it`,
+          );
         }
         const at = now();
         for (const t of tags) {
           await trx.deleteFrom('tags').where('repo', '=', repo).where('name', '=', t.name).execute();
           await appendEvent(trx, dialect, { kind: 'tag.delete', actor, at, repo, tag: t.name, previous: digest });
         }
-        const r = await trx.deleteFrom('manifests').where('repo', '=', repo).where('digest', '=', digest).executeTakeFirst();
+        const r = await trx
+          .deleteFrom('manifests')
+          .where('repo', '=', repo)
+          .where('digest', '=', digest)
+          .executeTakeFirst();
         if (Number(r.numDeletedRows) === 0) return false;
         await appendEvent(trx, dialect, { kind: 'manifest.delete', actor, at, repo, digest });
         return true;
@@ -259,7 +317,10 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     },
 
     /** Tags in bytewise order after `last`, at most `n`; null when the repository does not exist. */
-    async listTags(repo: string, options: { n?: number; last?: string } = {}): Promise<{ tags: string[]; more: boolean } | null> {
+    async listTags(
+      repo: string,
+      options: { n?: number; last?: string } = {},
+    ): Promise<{ tags: string[]; more: boolean } | null> {
       const exists = await db.selectFrom('repositories').select('name').where('name', '=', repo).executeTakeFirst();
       if (exists === undefined) return null;
       let q = db.selectFrom('tags').select('name').where('repo', '=', repo).orderBy(bytewise('name'));
@@ -271,7 +332,9 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     },
 
     /** Repository names in bytewise order after `last`, at most `n`. */
-    async listRepositories(options: { n?: number; last?: string } = {}): Promise<{ repositories: string[]; more: boolean }> {
+    async listRepositories(
+      options: { n?: number; last?: string } = {},
+    ): Promise<{ repositories: string[]; more: boolean }> {
       let q = db.selectFrom('repositories').select('name').orderBy(bytewise('name'));
       if (options.last !== undefined) q = q.where(bytewise('name') as Expression<string>, '>', options.last);
       if (options.n !== undefined) q = q.limit(options.n + 1);
@@ -322,7 +385,9 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
           .where('digest', '=', digest)
           .where('last_linked_at', '<', cutoff.toISOString())
           .where(({ not, exists, selectFrom }) =>
-            not(exists(selectFrom('manifest_blobs').select('blob').whereRef('manifest_blobs.blob', '=', 'blobs.digest'))),
+            not(
+              exists(selectFrom('manifest_blobs').select('blob').whereRef('manifest_blobs.blob', '=', 'blobs.digest')),
+            ),
           )
           .executeTakeFirst();
         return Number(r.numDeletedRows) > 0;
@@ -332,16 +397,34 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     },
 
     async isKnownBlob(digest: Digest): Promise<boolean> {
-      return (await db.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst()) !== undefined;
+      return (
+        (await db.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst()) !== undefined
+      );
     },
 
     /** Totals for metrics and status pages. */
-    async counts(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; tags: number }> {
+    async counts(): Promise<{
+      repositories: number;
+      manifests: number;
+      blobs: number;
+      blobBytes: number;
+      tags: number;
+    }> {
       const one = async (table: 'repositories' | 'manifests' | 'tags') =>
-        Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+        Number(
+          (
+            await db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
       const blobs = await db
         .selectFrom('blobs')
-        .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('bytes')])
+        .select((eb) => [
+          eb.fn.countAll<number>().as('n'),
+          eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('bytes'),
+        ])
         .executeTakeFirstOrThrow();
       return {
         repositories: await one('repositories'),

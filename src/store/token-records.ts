@@ -12,7 +12,16 @@ export interface TokenRecord {
   revokedAt: string | null;
 }
 
-type Row = { id: string; name: string; hash: string; scopes: string; repos: string; created_at: string; expires_at: string | null; revoked_at: string | null };
+type Row = {
+  id: string;
+  name: string;
+  hash: string;
+  scopes: string;
+  repos: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+};
 
 const toRecord = (r: Row): TokenRecord => ({
   id: r.id,
@@ -48,7 +57,13 @@ export function createTokenRecords(store: StoreDatabase) {
           kind: 'token.create',
           actor,
           at: token.createdAt,
-          detail: { id: token.id, name: token.name, scopes: token.scopes, repos: token.repos, expiresAt: token.expiresAt },
+          detail: {
+            id: token.id,
+            name: token.name,
+            scopes: token.scopes,
+            repos: token.repos,
+            expiresAt: token.expiresAt,
+          },
         });
       });
     },

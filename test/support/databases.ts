@@ -1,9 +1,10 @@
 // Every suite that touches storage runs once per engine: SQLite in a temp file and PostgreSQL in a schema
 // of its own, dropped afterwards. Under CI=true a missing PostgreSQL fails the run instead of skipping.
+
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase, type StoreDatabase } from '../../src/store/index.ts';
 
@@ -45,7 +46,12 @@ export async function testDatabases(): Promise<Array<() => Promise<TestDatabase>
 export async function sqliteDatabase(): Promise<TestDatabase> {
   const dir = await mkdtemp(join(tmpdir(), 'fixity-db-'));
   const url = join(dir, 'fixity.db');
-  return { name: 'sqlite', url, open: () => openDatabase({ url }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    name: 'sqlite',
+    url,
+    open: () => openDatabase({ url }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 export async function postgresDatabase(): Promise<TestDatabase> {

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../../main.ts';
+import { resolveClient } from '../context.ts';
+import { emit, formatBytes, type GlobalOptions, table } from '../output.ts';
+
+export function addGcCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('gc')
+    .description('collect blobs no manifest references (mark and sweep), orphan files and stale uploads')
+    .option('-n, --dry-run', 'report what would be removed; remove nothing')
+    .option('--grace <duration>', 'keep anything newer than this (default: the server setting, 1h)')
+    .addHelpText('after', '\nExamples:\n  fixity gc --dry-run\n  fixity gc --grace 10m')
+    .action(async (opts: { dryRun?: boolean; grace?: string }) => {
+      const g = globals();
+      const result = await resolveClient(g).client.collectGarbage({
+        dryRun: opts.dryRun === true,
+        ...(opts.grace === undefined ? {} : { graceSeconds: parseDuration(opts.grace) }),
+      });
+      emit(g, 'GarbageCollection', result, () => {
+        const total = result.steps.reduce((a, s) => a + s.bytes, 0);
+        return [
+          table([
+            ['STEP', 'STATUS', 'REMOVED', 'BYTES'],
+            ...result.steps.map((s) => [
+              s.step,
+              s.error ? `${s.status}: ${s.error}` : s.status,
+              String(s.removed),
+              formatBytes(s.bytes),
+            ]),
+          ]),
+          `${result.dryRun ? 'Would free' : 'Freed'} ${formatBytes(total)} (grace ${result.graceSeconds}s).${result.dryRun ? ' Nothing was changed.' : ''}`,
+        ].join('\n');
+      });
+    });
+}

@@ -1,0 +1,64 @@
+// fixity: the command-line interface. Commands stay thin: flags → library options → call → render.
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../main.ts';
+import { runDown } from './commands/down.ts';
+import { addGcCommand } from './commands/gc.ts';
+import { addServerFlags, runServe } from './commands/serve.ts';
+import { addTokenCommands } from './commands/token.ts';
+import { EXIT, emit, type GlobalOptions, reportError } from './output.ts';
+
+const program = new Command('fixity')
+  .description('Build once, deploy many, never mutate.')
+  .option('--json', 'print one JSON document on stdout')
+  .option('--server <url>', 'Fixity server URL (env FIXITY_SERVER; default from the data dir)')
+  .option('--token <token>', 'access token (env FIXITY_TOKEN; default DATA/admin.token)')
+  .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
+  .showSuggestionAfterError()
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const globals = () => program.opts<GlobalOptions>();
+
+addServerFlags(
+  program
+    .command('serve')
+    .description('serve the registry, token flow, JSON API and metrics')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  fixity serve --data /var/lib/fixity --listen 0.0.0.0:7070\n  fixity serve --db postgres://fixity@db/fixity --immutable "prod/**"',
+    ),
+).action(async (flags) => runServe({ ...globals(), ...flags }, { banner: false }));
+
+addServerFlags(
+  program.command('up').description('run Fixity on embedded defaults in ./.fixity and print its URL and token'),
+).action(async (flags) => runServe({ ...globals(), ...flags }, { banner: true }));
+
+program
+  .command('down')
+  .description('stop the server that `fixity up` started')
+  .action(async () => runDown(globals()));
+
+addTokenCommands(program, globals);
+addGcCommand(program, globals);
+
+program
+  .command('version')
+  .description('print the version')
+  .action(() =>
+    emit(
+      globals(),
+      'Version',
+      { version: VERSION, node: process.versions.node },
+      () => `fixity ${VERSION} (node ${process.versions.node})`,
+    ),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else {
+    process.exitCode = reportError(err, process.argv.includes('--json'));
+  }
+}

@@ -1,0 +1,210 @@
+// The one composition root: turns configuration into running parts and wires them together.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import YAML from 'yaml';
+import { createAccess } from './access/index.ts';
+import { systemClock } from './core/index.ts';
+import { createTagProtection, type ImmutabilityRule, parseImmutabilityRule } from './registry/index.ts';
+import { createApp } from './server/index.ts';
+import {
+  createFsBlobStore,
+  createRegistryMetadata,
+  createTokenRecords,
+  openDatabase,
+  redactUrl,
+} from './store/index.ts';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const DEFAULT_DATA_DIR = '.fixity';
+export const DEFAULT_PORT = 7070;
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_GC_GRACE_SECONDS = 3600;
+export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 24 * 3600;
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  /** PostgreSQL URL; SQLite in the data dir when absent. */
+  readonly databaseUrl: string | null;
+  readonly databaseSchema: string | null;
+  readonly publicUrl: string | null;
+  readonly immutable: readonly ImmutabilityRule[];
+  readonly anonymousPull: readonly string[];
+  readonly maxManifestBytes: number;
+  readonly gcGraceSeconds: number;
+  readonly uploadExpirySeconds: number;
+  readonly logLevel: string;
+}
+
+export interface ServerFlags {
+  data?: string;
+  listen?: string;
+  db?: string;
+  dbSchema?: string;
+  publicUrl?: string;
+  immutable?: string[];
+  anonymousPull?: string[];
+  maxManifestBytes?: string;
+  gcGrace?: string;
+  logLevel?: string;
+}
+
+/** Merges flags over `DATA/config.yaml` over defaults, validates once and freezes. */
+export function loadServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const dataDir = resolve(flags.data ?? env.FIXITY_DATA ?? DEFAULT_DATA_DIR);
+  const file = join(dataDir, 'config.yaml');
+  const fromFile = existsSync(file) ? ((YAML.parse(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>) : {};
+  const listen =
+    flags.listen ??
+    env.FIXITY_LISTEN ??
+    (typeof fromFile.listen === 'string' ? fromFile.listen : `127.0.0.1:${DEFAULT_PORT}`);
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (m === null || Number(m[2]) > 65535)
+    throw new RangeError(`Cannot listen on "${listen}": use HOST:PORT, e.g. 127.0.0.1:7070`);
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
+  const immutable = [...list(fromFile.immutable), ...(flags.immutable ?? [])].map(parseImmutabilityRule);
+  const maxManifestBytes = Number(flags.maxManifestBytes ?? fromFile.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES);
+  if (!Number.isInteger(maxManifestBytes) || maxManifestBytes < 1024) {
+    throw new RangeError(`Cannot use a manifest limit of "${maxManifestBytes}": give bytes, at least 1024`);
+  }
+  const databaseUrl = flags.db ?? env.FIXITY_DB ?? (typeof fromFile.database === 'string' ? fromFile.database : null);
+  return Object.freeze({
+    dataDir,
+    host: m[1]!.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(m[2]),
+    databaseUrl,
+    databaseSchema: flags.dbSchema ?? null,
+    publicUrl:
+      flags.publicUrl ?? env.FIXITY_PUBLIC_URL ?? (typeof fromFile.publicUrl === 'string' ? fromFile.publicUrl : null),
+    immutable: Object.freeze(immutable),
+    anonymousPull: Object.freeze([...list(fromFile.anonymousPull), ...(flags.anonymousPull ?? [])]),
+    maxManifestBytes,
+    gcGraceSeconds: parseDuration(flags.gcGrace ?? String(fromFile.gcGrace ?? `${DEFAULT_GC_GRACE_SECONDS}s`)),
+    uploadExpirySeconds: DEFAULT_UPLOAD_EXPIRY_SECONDS,
+    logLevel: flags.logLevel ?? env.FIXITY_LOG_LEVEL ?? 'info',
+  });
+}
+
+/** `90s`, `15m`, `2h`, `7d` or plain seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (m === null) throw new RangeError(`Cannot parse duration "${text}": use e.g. 90s, 15m, 2h, 7d`);
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly adminTokenFile: string;
+  /** Finishes in-flight requests (uploads get SHUTDOWN_GRACE_MS), then closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Opens storage in the data dir, ensures an admin token, and listens. */
+export async function startServer(config: ServerConfig, options: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger =
+    options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.secret', '*.token'] });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const lock = await acquireLock(join(config.dataDir, 'server.pid'));
+  const store = await openDatabase({
+    url: config.databaseUrl ?? join(config.dataDir, 'fixity.db'),
+    ...(config.databaseSchema === null ? {} : { schema: config.databaseSchema }),
+  });
+  const clock = systemClock;
+  const blobs = await createFsBlobStore(config.dataDir);
+  const metadata = createRegistryMetadata(store, { clock, isImmutable: createTagProtection(config.immutable) });
+  const access = createAccess({
+    records: createTokenRecords(store),
+    clock,
+    signingKey: await readOrCreateKey(join(config.dataDir, 'bearer.key')),
+    anonymousPull: config.anonymousPull,
+  });
+  const adminTokenFile = join(config.dataDir, 'admin.token');
+  if (!existsSync(adminTokenFile)) {
+    const created = await access.createToken({ name: 'admin', scopes: ['admin'], repos: ['**'] }, 'fixity');
+    await writeFile(adminTokenFile, `${created.secret}\n`, { mode: 0o600 });
+    logger.info({ file: adminTokenFile }, 'wrote the admin token');
+  }
+  const app = await createApp({
+    store,
+    metadata,
+    blobs,
+    access,
+    clock,
+    logger,
+    version: VERSION,
+    maxManifestBytes: config.maxManifestBytes,
+    gc: { graceMs: config.gcGraceSeconds * 1000, uploadExpiryMs: config.uploadExpirySeconds * 1000 },
+    ...(config.publicUrl === null ? {} : { publicUrl: config.publicUrl }),
+  });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const url = `http://${host}:${port}`;
+  await writeFile(
+    join(config.dataDir, 'server.json'),
+    JSON.stringify({ url, pid: process.pid, version: VERSION }, null, 2),
+  );
+  logger.info(
+    { url, database: config.databaseUrl === null ? 'sqlite' : redactUrl(config.databaseUrl), data: config.dataDir },
+    'fixity is serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      // In-flight uploads get a grace period; after it their sockets close and the blob store discards
+      // the partial chunk, so no half-written blob ever becomes visible.
+      const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await app.close();
+      clearTimeout(force);
+      await store.close();
+      await rm(join(config.dataDir, 'server.json'), { force: true });
+      await lock.release();
+    })();
+    return stopping;
+  };
+  return { url, app, adminTokenFile, stop };
+}
+
+// One server per data dir: a second one would race the first on SQLite and on the blob files.
+async function acquireLock(path: string): Promise<{ release(): Promise<void> }> {
+  try {
+    await writeFile(path, String(process.pid), { flag: 'wx' });
+  } catch {
+    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new Error(
+        `Cannot start: another fixity server (pid ${pid}) is using this data dir; stop it or choose another --data`,
+      );
+    }
+    await writeFile(path, String(process.pid));
+  }
+  return { release: () => rm(path, { force: true }) };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readOrCreateKey(path: string): Promise<Uint8Array> {
+  try {
+    return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
+  } catch {
+    const key = randomBytes(32);
+    await writeFile(path, key.toString('base64'), { mode: 0o600, flag: 'wx' });
+    return key;
+  }
+}

@@ -1,0 +1,12 @@
+export type { Descriptor, ParsedManifest } from './manifest.ts';
+export { parseManifest, toDescriptor } from './manifest.ts';
+export type { ManifestMediaType } from './media-types.ts';
+export {
+  EMPTY_DESCRIPTOR,
+  isIndexMediaType,
+  isManifestMediaType,
+  MANIFEST_MEDIA_TYPES,
+  MEDIA_TYPES,
+} from './media-types.ts';
+export type { OCIErrorCode } from './oci-error.ts';
+export { OCIError } from './oci-error.ts';

@@ -1,0 +1,52 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError } from './registry-error.ts';
+
+/** Ends a response with status and headers only (HEAD, 201/202/204), keeping the headers we set. */
+export function sendEmpty(
+  reply: FastifyReply,
+  status: number,
+  headers: Record<string, string | number> = {},
+): FastifyReply {
+  reply.code(status).headers(headers);
+  if (!('Content-Length' in headers)) reply.header('Content-Length', 0);
+  return reply.send();
+}
+
+/** Reads a small body fully, refusing more than `limit` bytes (413) before buffering it. */
+export async function readBody(req: FastifyRequest, limit: number): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req.raw) {
+    size += (chunk as Buffer).byteLength;
+    if (size > limit) {
+      req.raw.destroy();
+      throw tooLarge(limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function tooLarge(limit: number): RegistryError {
+  return new RegistryError(
+    'MANIFEST_TOO_LARGE',
+    `Cannot accept manifest: it is larger than the limit of ${limit} bytes`,
+    {
+      detail: { limit },
+    },
+  );
+}
+
+/** True when the request carries a body (a declared non-zero length, or chunked transfer). */
+export function hasBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** `Range` header value for an upload holding `size` bytes (the spec's inclusive `0-<end>`). */
+export function uploadRange(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}

@@ -1,0 +1,5 @@
+export type { APIClient, ClientErrorCode, GarbageCollectionView, StatusView, TokenView } from './api-client.ts';
+export { ClientError, createAPIClient } from './api-client.ts';
+export { API_STATUS } from './api-error.ts';
+export type { AppDeps } from './app.ts';
+export { createApp } from './app.ts';
