@@ -1,9 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import { close, createReadStream, createWriteStream, ftruncate, open as openFd, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { type Digest, type DigestAlgorithm, DigestError, isDigest, newId, parseDigest } from '../core/index.ts';
 import { createKeyedMutex } from './keyed-mutex.ts';
 import { StoreError } from './store-error.ts';
@@ -43,6 +42,7 @@ export interface AppendOptions {
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const READ_BUFFER = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 
 /** Creates a BlobStore rooted at `root` (`root/blobs/<alg>/<hex>`, uploads in `root/uploads`). */
 export async function createFsBlobStore(root: string): Promise<BlobStore> {
@@ -123,31 +123,52 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     const s = state;
     const startSize = s.size;
     let size = current;
-    // A numeric fd, not a FileHandle: a WriteStream keeps a FileHandle busy and its close() never settles.
-    const fd = await promisify(openFd)(path, 'r+');
+    // Chunks are gathered into batches of WRITE_BATCH bytes and written with writev at explicit positions,
+    // one batch in flight while the next fills. Every write is settled before the catch below runs, so the
+    // truncate really restores the old size. (A WriteStream would keep the handle busy, and on error would
+    // close the descriptor itself before the truncate.)
+    const fh = await open(path, 'r+');
+    let inFlight: Promise<unknown> = Promise.resolve();
     try {
+      let batch: Uint8Array[] = [];
+      let batchBytes = 0;
+      let position = offset;
+      const flush = async () => {
+        await inFlight;
+        const buffers = batch;
+        const at = position;
+        position += batchBytes;
+        batch = [];
+        batchBytes = 0;
+        inFlight = writeAll(fh, buffers, at);
+      };
       await pipeline(
         source,
-        async function* (chunks: AsyncIterable<Uint8Array>) {
+        async (chunks: AsyncIterable<Uint8Array>) => {
           for await (const chunk of chunks) {
-            size += chunk.byteLength;
-            if (size > maxSize)
+            signal?.throwIfAborted();
+            if (size + chunk.byteLength > maxSize)
               throw new StoreError('SIZE_INVALID', `Cannot accept upload: it exceeds ${maxSize} bytes`);
+            size += chunk.byteLength;
             s.hash.update(chunk);
-            yield chunk;
+            batch.push(chunk);
+            batchBytes += chunk.byteLength;
+            if (batchBytes >= WRITE_BATCH) await flush();
           }
+          if (batchBytes > 0) await flush();
+          await inFlight;
         },
-        createWriteStream('', { fd, start: offset, autoClose: false, emitClose: false, highWaterMark: READ_BUFFER }),
         signal === undefined ? {} : { signal },
       );
       s.size = size;
     } catch (err) {
       // A failed append leaves the session as it was, so the client can retry the chunk.
+      await inFlight.catch(() => undefined);
       hashes.delete(id);
-      await promisify(ftruncate)(fd, startSize).catch(() => undefined);
+      await fh.truncate(startSize).catch(() => undefined);
       throw err;
     } finally {
-      await promisify(close)(fd);
+      await fh.close();
     }
     return size;
   }
@@ -218,6 +239,25 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       }
     },
   };
+}
+
+// writev may write less than asked; keep going from where it stopped.
+async function writeAll(fh: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    let written = (await fh.writev(rest, at)).bytesWritten;
+    at += written;
+    const next: Uint8Array[] = [];
+    for (const b of rest) {
+      if (written >= b.byteLength) written -= b.byteLength;
+      else {
+        next.push(written === 0 ? b : b.subarray(written));
+        written = 0;
+      }
+    }
+    rest = next;
+  }
 }
 
 async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<Hash> {
