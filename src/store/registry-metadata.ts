@@ -391,8 +391,10 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
           )
           .executeTakeFirst();
         return Number(r.numDeletedRows) > 0;
-      } catch {
-        return false;
+      } catch (err) {
+        // Only the race with a manifest push means "keep it"; any other failure must surface.
+        if (isForeignKeyViolation(err)) return false;
+        throw err;
       }
     },
 
@@ -441,4 +443,10 @@ export type RegistryMetadata = ReturnType<typeof createRegistryMetadata>;
 
 function toBytes(value: Uint8Array): Uint8Array {
   return value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBufferLike);
+}
+
+// PostgreSQL SQLSTATE 23503, or SQLite's "FOREIGN KEY constraint failed".
+function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e.code === '23503' || (typeof e.message === 'string' && e.message.includes('FOREIGN KEY constraint failed'));
 }
