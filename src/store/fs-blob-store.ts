@@ -4,6 +4,7 @@ import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type Digest, type DigestAlgorithm, DigestError, isDigest, newId, parseDigest } from '../core/index.ts';
+import { createCoalescedSync } from './group-commit.ts';
 import { createKeyedMutex } from './keyed-mutex.ts';
 import { StoreError } from './store-error.ts';
 
@@ -51,6 +52,11 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
   for (const alg of ['sha256', 'sha512']) await mkdir(join(blobsDir, alg), { recursive: true });
   await mkdir(uploadsDir, { recursive: true });
   const withLock = createKeyedMutex();
+  // Renames into one directory share fsyncs of it (each caller waits for one that began after its rename).
+  const dirSyncs = {
+    sha256: createCoalescedSync(() => syncDir(join(blobsDir, 'sha256'))),
+    sha512: createCoalescedSync(() => syncDir(join(blobsDir, 'sha512'))),
+  };
   // Running hashes of open sessions; after a restart a session is re-hashed from its file on finish.
   const hashes = new Map<string, { algorithm: DigestAlgorithm; hash: Hash; size: number }>();
 
@@ -200,7 +206,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       if ((await sizeOf(target)) === size) await unlink(path);
       else {
         await rename(path, target);
-        await syncDir(join(blobsDir, algorithm));
+        await dirSyncs[algorithm]();
       }
       hashes.delete(id);
       return commit(size);

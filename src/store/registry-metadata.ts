@@ -2,6 +2,7 @@ import { type Expression, sql } from 'kysely';
 import type { Clock, Digest } from '../core/index.ts';
 import type { Executor, StoreDatabase } from './database.ts';
 import { appendEvent } from './events.ts';
+import { createGroupCommit } from './group-commit.ts';
 import { StoreError } from './store-error.ts';
 
 export interface ManifestRecord {
@@ -113,12 +114,11 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     return unique.filter((d) => !found.has(d));
   }
 
-  return {
-    /** Records a stored blob and makes it visible in `repo`; refreshes its garbage-collection grace period. */
-    async linkBlob(repo: string, digest: Digest, size: number): Promise<void> {
+  const link = createGroupCommit<{ repo: string; digest: Digest; size: number }>((items) =>
+    transaction(async (trx) => {
       const at = now();
-      await transaction(async (trx) => {
-        await ensureRepository(trx, repo, at);
+      for (const repo of new Set(items.map((i) => i.repo))) await ensureRepository(trx, repo, at);
+      for (const { repo, digest, size } of items) {
         await trx
           .insertInto('blobs')
           .values({ digest, size, created_at: at, last_linked_at: at })
@@ -129,8 +129,16 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
           .values({ repo, digest, created_at: at })
           .onConflict((oc) => oc.columns(['repo', 'digest']).doNothing())
           .execute();
-      });
-    },
+      }
+    }),
+  );
+
+  return {
+    /**
+     * Records a stored blob and makes it visible in `repo`; refreshes its garbage-collection grace period.
+     * Concurrent calls share one transaction (group commit): small pushes are bound by commits.
+     */
+    linkBlob: (repo: string, digest: Digest, size: number): Promise<void> => link({ repo, digest, size }),
 
     /** Size of a blob visible in `repo`, or null. */
     async blobSize(repo: string, digest: Digest): Promise<number | null> {
