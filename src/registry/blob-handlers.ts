@@ -53,13 +53,16 @@ function unknownBlob(name: string, digest: Digest): RegistryError {
   return new RegistryError('BLOB_UNKNOWN', `Cannot find blob ${digest} in "${name}"`, { detail: { digest } });
 }
 
-/** Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple ranges are served as the whole blob. */
+/**
+ * Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range; multiple ranges, and units other than bytes (which
+ * RFC 9110 §14.2 says to ignore), are served as the whole blob.
+ */
 export function parseRange(
   header: string | undefined,
   size: number,
 ): { start: number; end: number } | null | 'invalid' {
-  if (header === undefined) return null;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (header === undefined || !/^\s*bytes=/i.test(header)) return null;
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
   if (m === null) return header.includes(',') ? null : 'invalid';
   const [, a, b] = m;
   if (a === '' && b === '') return 'invalid';

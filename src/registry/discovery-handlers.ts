@@ -10,7 +10,10 @@ function pageSize(query: URLSearchParams): number | undefined {
   const n = query.get('n');
   if (n === null) return undefined;
   if (!/^\d+$/.test(n))
-    throw new RegistryError('UNSUPPORTED', `Cannot page by n="${n.slice(0, 20)}": use a non-negative integer`);
+    throw new RegistryError(
+      'PAGINATION_NUMBER_INVALID',
+      `Cannot page by n="${n.slice(0, 20)}": use a non-negative integer`,
+    );
   return Math.min(Number(n), MAX_PAGE);
 }
 
@@ -61,7 +64,12 @@ export async function handleReferrers(
       ...(r.annotations === null ? {} : { annotations: r.annotations }),
     })),
   };
-  return reply.code(200).type(MEDIA_TYPES.imageIndex).send(JSON.stringify(body));
+  // A Buffer, not a string: Fastify appends `; charset=utf-8` to string bodies of JSON types, and clients
+  // (and the conformance suite) compare this Content-Type exactly.
+  return reply
+    .code(200)
+    .type(MEDIA_TYPES.imageIndex)
+    .send(Buffer.from(JSON.stringify(body)));
 }
 
 /** GET /v2/_catalog?n=&last=: the repositories this caller may pull. */

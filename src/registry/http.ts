@@ -18,12 +18,11 @@ export async function readBody(req: FastifyRequest, limit: number): Promise<Uint
   if (declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req.raw) {
+  // Leaving the loop must not destroy the request: that would reset the socket before the 413 is sent.
+  // The error renderer answers with `Connection: close`, and Node discards the rest of the body.
+  for await (const chunk of req.raw.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).byteLength;
-    if (size > limit) {
-      req.raw.destroy();
-      throw tooLarge(limit);
-    }
+    if (size > limit) throw tooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, size);

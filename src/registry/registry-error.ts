@@ -20,7 +20,8 @@ export type RegistryErrorCode =
   | 'TOOMANYREQUESTS'
   | 'RANGE_INVALID'
   | 'MANIFEST_TOO_LARGE'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'PAGINATION_NUMBER_INVALID';
 
 export class RegistryError extends BaseError<RegistryErrorCode> {
   readonly headers: Record<string, string>;
@@ -53,6 +54,7 @@ export const REGISTRY_STATUS: Record<RegistryErrorCode, { status: number; wire: 
   RANGE_INVALID: { status: 416, wire: 'BLOB_UPLOAD_INVALID' },
   MANIFEST_TOO_LARGE: { status: 413, wire: 'SIZE_INVALID' },
   UNAVAILABLE: { status: 503, wire: 'UNAVAILABLE' },
+  PAGINATION_NUMBER_INVALID: { status: 400, wire: 'PAGINATION_NUMBER_INVALID' },
 };
 
 /** Translates errors from lower rooms into registry errors, keeping the cause. */

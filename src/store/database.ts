@@ -32,7 +32,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<StoreD
   const { url, schema, skipMigrations = false } = options;
   const store = /^postgres(ql)?:\/\//.test(url) ? await openPostgres(url, schema) : openSqlite(url);
   if (!skipMigrations) {
-    const result = await migrateToLatest(store.db as Kysely<unknown>, store.dialect);
+    let result = await migrateToLatest(store.db as Kysely<unknown>, store.dialect);
+    // Kysely's migrator introspects every schema on the server; one that another tenant (or test run)
+    // drops at that moment fails the introspection with 3F000. That schema is not ours: try again.
+    for (let attempt = 0; attempt < 5 && isOtherSchemaGone(result.error, schema); attempt++) {
+      result = await migrateToLatest(store.db as Kysely<unknown>, store.dialect);
+    }
     if (result.error !== undefined) {
       await store.close();
       throw new StoreError(
@@ -128,4 +133,10 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
 /** A connection string with its password replaced, safe to log. */
 export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}
+
+function isOtherSchemaGone(err: unknown, ours: string | undefined): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (e?.code !== '3F000' || typeof e.message !== 'string') return false;
+  return ours === undefined || !e.message.includes(`"${ours}"`);
 }

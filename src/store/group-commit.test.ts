@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { createCoalescedSync, createGroupCommit } from './group-commit.ts';
 
 describe('createGroupCommit()', () => {
@@ -29,19 +29,24 @@ describe('createGroupCommit()', () => {
 
 describe('createCoalescedSync()', () => {
   it('createCoalescedSync() answers each caller with a sync that started after it asked', async () => {
-    let started = 0;
+    // Each sync waits on a gate the test opens, so the interleaving does not depend on timers.
+    const gates: Array<() => void> = [];
     const log: string[] = [];
     const sync = createCoalescedSync(async () => {
-      const n = ++started;
+      const n = gates.length + 1;
       log.push(`start ${n}`);
-      await sleep(5);
+      await new Promise<void>((open) => gates.push(open));
       log.push(`end ${n}`);
     });
     const first = sync();
-    await sleep(1);
     const late = [sync(), sync(), sync()];
-    await Promise.all([first, ...late]);
-    assert.equal(started, 2, 'three callers during the first sync share one more');
+    assert.equal(gates.length, 1, 'callers during a running sync wait for the next one');
+    gates[0]!();
+    await first;
+    await setImmediate();
+    assert.equal(gates.length, 2, 'the three late callers share one more sync');
+    gates[1]!();
+    await Promise.all(late);
     assert.deepEqual(log, ['start 1', 'end 1', 'start 2', 'end 2']);
   });
 

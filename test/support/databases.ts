@@ -54,21 +54,33 @@ export async function sqliteDatabase(): Promise<TestDatabase> {
   };
 }
 
+// Test processes share one PostgreSQL. Kysely's migrator introspects every schema (has_schema_privilege,
+// pg_get_serial_sequence by name), so a schema another process drops mid-query fails a migration with
+// "schema does not exist". Opening takes this advisory lock shared and dropping takes it exclusive.
+const SCHEMA_LOCK = 7070_0002;
+
+async function withSchemaLock<T>(mode: 'shared' | 'exclusive', fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`select pg_advisory_lock${mode === 'shared' ? '_shared' : ''}($1)`, [SCHEMA_LOCK]);
+    return await fn(client);
+  } finally {
+    // Ending the session releases the lock.
+    await client.end();
+  }
+}
+
 export async function postgresDatabase(): Promise<TestDatabase> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
   return {
     name: 'postgres',
     url: POSTGRES_URL,
     schema,
-    open: () => openDatabase({ url: POSTGRES_URL, schema }),
-    async cleanup() {
-      const client = new pg.Client({ connectionString: POSTGRES_URL });
-      await client.connect();
-      try {
+    open: () => withSchemaLock('shared', () => openDatabase({ url: POSTGRES_URL, schema })),
+    cleanup: () =>
+      withSchemaLock('exclusive', async (client) => {
         await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await client.end();
-      }
-    },
+      }),
   };
 }
