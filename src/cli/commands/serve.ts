@@ -21,6 +21,16 @@ export function addServerFlags(cmd: Command): Command {
 /** Runs the server in the foreground until SIGINT/SIGTERM. */
 export async function runServe(flags: ServerFlags & GlobalOptions, options: { banner: boolean }): Promise<void> {
   const config = loadServerConfig({ ...flags, ...(flags.data === undefined ? {} : { data: flags.data }) });
+  // Handlers first: a signal that arrives while the server is starting must still shut it down cleanly.
+  const signalled = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
   const server = await startServer(config);
   const token = (await readFile(server.adminTokenFile, 'utf8')).trim();
   if (options.banner) {
@@ -36,13 +46,6 @@ export async function runServe(flags: ServerFlags & GlobalOptions, options: { ba
       ].join('\n'),
     );
   }
-  await new Promise<void>((done) => {
-    const shutdown = () => {
-      process.off('SIGINT', shutdown);
-      process.off('SIGTERM', shutdown);
-      server.stop().then(done, done);
-    };
-    process.on('SIGINT', shutdown);
-    process.on('SIGTERM', shutdown);
-  });
+  await signalled;
+  await server.stop();
 }
