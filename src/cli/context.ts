@@ -5,7 +5,7 @@ import { type APIClient, createAPIClient } from '../server/index.ts';
 import type { GlobalOptions } from './output.ts';
 
 /** Finds the server and token: flags, then FIXITY_SERVER/FIXITY_TOKEN, then the data dir. */
-export function resolveClient(options: GlobalOptions): { client: APIClient; server: string } {
+export function resolveClient(options: GlobalOptions): { client: APIClient; server: string; token: string | null } {
   const dataDir = resolve(options.data ?? process.env.FIXITY_DATA ?? DEFAULT_DATA_DIR);
   const serverFile = join(dataDir, 'server.json');
   const fromFile = existsSync(serverFile)
@@ -17,5 +17,5 @@ export function resolveClient(options: GlobalOptions): { client: APIClient; serv
     options.token ??
     process.env.FIXITY_TOKEN ??
     (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : null);
-  return { client: createAPIClient({ server, token }), server };
+  return { client: createAPIClient({ server, token }), server, token };
 }

@@ -1,8 +1,10 @@
 // fixity: the command-line interface. Commands stay thin: flags → library options → call → render.
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../main.ts';
+import { addBuildCommand } from './commands/build.ts';
 import { runDown } from './commands/down.ts';
 import { addGcCommand } from './commands/gc.ts';
+import { addInspectCommand } from './commands/inspect.ts';
 import { addServerFlags, runServe } from './commands/serve.ts';
 import { addTokenCommands } from './commands/token.ts';
 import { EXIT, emit, type GlobalOptions, reportError } from './output.ts';
@@ -38,6 +40,8 @@ program
   .description('stop the server that `fixity up` started')
   .action(async () => runDown(globals()));
 
+addBuildCommand(program, globals);
+addInspectCommand(program, globals);
 addTokenCommands(program, globals);
 addGcCommand(program, globals);
 

@@ -16,3 +16,5 @@ export type { ImageReference } from './reference.ts';
 export { formatReference, parseReference } from './reference.ts';
 export type { BlobSource, Credentials, RegistryClient, RegistryClientOptions } from './registry-client.ts';
 export { createRegistryClient, referrersTag } from './registry-client.ts';
+export type { LayoutBlob, LayoutImage } from './image-layout.ts';
+export { writeImageLayout } from './image-layout.ts';

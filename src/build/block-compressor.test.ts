@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { BLOCK_SIZE, type Compression, createBlockCompressor } from './block-compressor.ts';
+
+async function compress(compression: Compression, input: Buffer, chunk: number, concurrency: number): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  const compressor = createBlockCompressor(compression, {
+    output: async (bytes) => {
+      parts.push(Buffer.from(bytes));
+    },
+    concurrency,
+  });
+  for (let i = 0; i < input.length; i += chunk) await compressor.write(input.subarray(i, i + chunk));
+  await compressor.end();
+  return Buffer.concat(parts);
+}
+
+describe('createBlockCompressor()', () => {
+  // 2.5 blocks: compressible text with random runs, so both matches and literals occur
+  const input = Buffer.concat(
+    Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.from(`line ${i} `.repeat(4000)), randomBytes(30_000)])),
+  ).subarray(0, BLOCK_SIZE * 2.5);
+
+  for (const compression of ['gzip', 'zstd', 'none'] as const) {
+    test(`createBlockCompressor() writes the same ${compression} bytes whatever the chunking and concurrency`, async () => {
+      const one = await compress(compression, input, 512, 1);
+      const two = await compress(compression, input, 3 * 1024 * 1024, 8);
+      const three = await compress(compression, input, 65_537, 3);
+      assert.ok(one.equals(two) && one.equals(three));
+      const back = compression === 'gzip' ? gunzipSync(one) : compression === 'zstd' ? zstdDecompressSync(one) : one;
+      assert.ok(back.equals(input));
+    });
+  }
+
+  test('createBlockCompressor() writes one gzip member per block when compressing gzip', async () => {
+    const out = await compress('gzip', input, 1 << 16, 2);
+    // Each member starts with the fixed Node header: magic, deflate, no flags, mtime 0, XFL 0, OS 3 (Unix).
+    const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    let members = 0;
+    for (let at = out.indexOf(header); at !== -1; at = out.indexOf(header, at + 1)) members++;
+    assert.equal(members, 3);
+  });
+});

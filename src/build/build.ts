@@ -1,0 +1,273 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { canonicalBytes, type Clock, type Digest, digestOf } from '../core/index.ts';
+import {
+  EMPTY_DESCRIPTOR,
+  type LayoutBlob,
+  MEDIA_TYPES,
+  parseReference,
+  type RegistryClient,
+  writeImageLayout,
+} from '../oci/index.ts';
+import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
+import { BuildError } from './build-error.ts';
+import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
+import { createLayerCache } from './layer-cache.ts';
+import { writeLayer } from './layer-tar.ts';
+import { findPackages } from './lockfiles.ts';
+import { runPrepare } from './prepare.ts';
+import { createProvenanceStatement, createSBOMStatement, toDSSEEnvelope } from './provenance.ts';
+import { createSPDXDocument } from './sbom.ts';
+import { formatFindings, scanForSecrets } from './secret-scan.ts';
+import { readSourceInfo, type SourceInfo } from './source-info.ts';
+import { collectLayer, type FileEntry } from './source-tree.ts';
+import { loadBuildSpec, toMode } from './spec.ts';
+
+export const BUILDER_ID = 'https://fixity.dev/builder/local';
+
+export interface BuildOptions {
+  /** Directory holding fixity.yaml (the source root). */
+  dir: string;
+  cacheDir: string;
+  toolVersion: string;
+  registry: RegistryClient;
+  clock: Clock;
+  compression?: 'gzip' | 'zstd';
+  noCache?: boolean;
+  updateBase?: boolean;
+  sourceDateEpoch?: number;
+  push?: readonly string[];
+  ociLayout?: string;
+  signal?: AbortSignal;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export type BuildEvent =
+  | { kind: 'source'; info: SourceInfo }
+  | { kind: 'base'; name: string; digest: string; pinned: 'lock' | 'resolved' }
+  | { kind: 'prepare'; line: string }
+  | { kind: 'layer'; index: number; files: number; bytesIn: number; bytesOut: number; cached: boolean; done: boolean }
+  | { kind: 'push'; ref: string; what: string; result: string };
+
+export interface BuildResult {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  name: string;
+  version: string;
+  refs: string[];
+  config: { digest: Digest; size: number };
+  layers: Array<LayerDescriptor & { cached: boolean; from: string | null }>;
+  sourceDateEpoch: number;
+  epochFrom: SourceInfo['epochFrom'];
+  sourceTreeDigest: Digest;
+  provenance: { digest: Digest; statement: object };
+  sbom: { digest: Digest; statement: object };
+}
+
+const ATTESTATION_ARTIFACT = 'application/vnd.in-toto+json';
+const DSSE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
+
+/** fixity.yaml + source → a reproducible OCI image, its provenance and SBOM, pushed and/or laid out. */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const { dir, cacheDir, toolVersion, registry, clock, compression = 'gzip', signal, onEvent } = options;
+  const startedOn = clock.now();
+  const root = resolve(dir);
+  const spec = await loadBuildSpec(join(root, 'fixity.yaml'));
+  const info = await readSourceInfo(root, { sourceDateEpoch: options.sourceDateEpoch });
+  onEvent?.({ kind: 'source', info });
+
+  let base: BaseImage | null = null;
+  if (spec.base !== 'scratch') {
+    const lockPath = join(root, 'fixity.lock');
+    const resolved = await resolveBaseImage(registry, { ref: spec.base, platform: spec.platform, lock: await readLock(lockPath), update: options.updateBase === true });
+    base = resolved.base;
+    if (resolved.pinned === 'resolved') await writeLock(lockPath, resolved.lock);
+    onEvent?.({ kind: 'base', name: base.name, digest: base.digest, pinned: resolved.pinned });
+  }
+
+  const prepared = spec.prepare === undefined ? null : await runPrepare(root, spec.prepare, { ...(signal ? { signal } : {}), onOutput: (line) => onEvent?.({ kind: 'prepare', line }) });
+  try {
+    // A layer reads from the prepared copy only when its `from` is (inside) a declared output.
+    const layerRoot = (from: string) =>
+      prepared !== null && spec.prepare!.outputs.some((o) => from === o || from.startsWith(`${o}/`)) ? prepared.workdir : root;
+    const collected: FileEntry[][] = [];
+    for (const layer of spec.layers) {
+      collected.push(
+        await collectLayer(
+          {
+            from: join(layerRoot(layer.from), layer.from),
+            to: layer.to,
+            ...(layer.include ? { include: layer.include } : {}),
+            ...(layer.exclude ? { exclude: layer.exclude } : {}),
+            ...(layer.modes ? { modes: Object.fromEntries(Object.entries(layer.modes).map(([g, m]) => [g, toMode(m)])) } : {}),
+          },
+          signal ? { signal } : {},
+        ),
+      );
+    }
+    const files = collected.flat().filter((e) => e.type === 'file' && e.source !== null);
+    const findings = await scanForSecrets(
+      files.map((f) => ({ path: f.path, source: f.source!, size: f.size })),
+      { allow: spec.secrets?.allow ?? [] },
+    );
+    if (findings.length > 0) {
+      throw new BuildError('SECRET_FOUND', `Cannot build ${spec.name}: ${findings.length} likely secret(s) in packaged files\n${formatFindings(findings)}`, {
+        detail: { findings },
+      });
+    }
+
+    const cache = createLayerCache(join(cacheDir, 'layers'));
+    const layers = await Promise.all(
+      collected.map(async (entries, index) => {
+        const key = cache.key({ entries: entries as unknown as Array<Record<string, unknown>>, mtime: info.sourceDateEpoch, compression, toolVersion });
+        const hit = options.noCache ? null : await cache.get(key);
+        if (hit !== null) {
+          onEvent?.({ kind: 'layer', index, files: entries.length, bytesIn: hit.uncompressedSize, bytesOut: hit.size, cached: true, done: true });
+          return { ...hit, cached: true };
+        }
+        const made = await cache.put(key, async (out) => {
+          const r = await writeLayer(entries, {
+            mtime: info.sourceDateEpoch,
+            compression,
+            out,
+            ...(signal ? { signal } : {}),
+            onProgress: (p) => onEvent?.({ kind: 'layer', index, ...p, cached: false, done: false }),
+          });
+          return { mediaType: r.mediaType, digest: r.digest, size: r.size, diffId: r.diffId, uncompressedSize: r.uncompressedSize };
+        });
+        onEvent?.({ kind: 'layer', index, files: entries.length, bytesIn: made.uncompressedSize, bytesOut: made.size, cached: false, done: true });
+        return { ...made, cached: false };
+      }),
+    );
+
+    const inputs = { spec, sourceDateEpoch: info.sourceDateEpoch, base, layers, source: { repository: info.repository, revision: info.revision } };
+    const config = createImageConfig(inputs);
+    const manifest = createImageManifest(inputs, config);
+    const digest = digestOf(manifest);
+    const sourceTreeDigest = digestOf(
+      canonicalBytes(collected.flat().map((e) => [e.path, e.type, e.mode, e.digest, e.linkname])),
+    );
+
+    const packages = await findPackages(files.map((f) => ({ path: f.path, source: f.source! })));
+    const spdx = createSPDXDocument({
+      name: spec.name,
+      version: spec.version,
+      imageDigest: digest,
+      created: new Date(info.sourceDateEpoch * 1000).toISOString(),
+      files: files.map((f) => ({ path: f.path, digest: f.digest!, size: f.size })),
+      packages,
+    });
+    const subject = { name: spec.name, digest };
+    const provenance = createProvenanceStatement({
+      subject,
+      spec,
+      source: { repository: info.repository, revision: info.revision, path: relative(process.cwd(), root) || '.' },
+      builder: { id: BUILDER_ID, version: toolVersion },
+      toolVersion,
+      compression,
+      sourceDateEpoch: info.sourceDateEpoch,
+      base: base === null ? null : { name: base.name, digest: base.digest },
+      sourceTreeDigest,
+      prepare: prepared === null ? null : { command: prepared.command, env: prepared.env, network: prepared.network, sandbox: prepared.sandbox, tools: prepared.tools },
+      layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
+      startedOn: startedOn.toISOString(),
+      finishedOn: clock.now().toISOString(),
+    });
+    const sbomStatement = createSBOMStatement(subject, spdx);
+    const evidence = [
+      { statement: provenance, predicateType: 'https://slsa.dev/provenance/v1' },
+      { statement: sbomStatement, predicateType: 'https://spdx.dev/Document' },
+    ].map((e) => referrerArtifact(toDSSEEnvelope(e.statement), e.predicateType, { digest, size: manifest.byteLength }, info.sourceDateEpoch));
+
+    const blobs: LayoutBlob[] = [
+      { digest: digestOf(config), size: config.byteLength, open: () => (async function* () { yield config; })() },
+      ...layers.map((l) => ({ digest: l.digest, size: l.size, open: () => createReadStream(l.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array> })),
+    ];
+    const refs: string[] = [];
+    for (const target of options.push ?? []) {
+      const ref = parseReference(target);
+      for (const b of base?.layers ?? []) {
+        const sameRegistry = base !== null && parseReference(spec.base).registry === ref.registry;
+        const result = await registry.pushBlob(ref, {
+          digest: b.digest,
+          size: b.size,
+          open: () => registry.getBlob(parseReference(spec.base), b.digest, b.size),
+        }, sameRegistry ? { mountFrom: parseReference(spec.base).repository } : {});
+        onEvent?.({ kind: 'push', ref: target, what: `base layer ${b.digest.slice(7, 19)}`, result });
+      }
+      for (const b of [...blobs, emptyBlob]) {
+        const result = await registry.pushBlob(ref, b);
+        onEvent?.({ kind: 'push', ref: target, what: `blob ${b.digest.slice(7, 19)}`, result });
+      }
+      await registry.pushManifest(ref, ref.tag ?? digest, manifest, MEDIA_TYPES.imageManifest);
+      for (const e of evidence) {
+        await registry.pushBlob(ref, e.layer);
+        await registry.pushReferrer(ref, e.manifest, MEDIA_TYPES.imageManifest, digest, { artifactType: ATTESTATION_ARTIFACT, annotations: e.annotations });
+      }
+      refs.push(`${ref.registry}/${ref.repository}@${digest}`);
+      onEvent?.({ kind: 'push', ref: target, what: 'manifest', result: digest });
+    }
+    if (options.ociLayout !== undefined) {
+      const baseBlobs: LayoutBlob[] = (base?.layers ?? []).map((b) => ({
+        digest: b.digest,
+        size: b.size,
+        open: () => registry.getBlob(parseReference(spec.base), b.digest, b.size),
+      }));
+      await writeImageLayout(options.ociLayout, {
+        manifest: { bytes: manifest, mediaType: MEDIA_TYPES.imageManifest, digest },
+        blobs: [...baseBlobs, ...blobs],
+        refName: spec.version,
+      });
+    }
+    return {
+      digest,
+      mediaType: MEDIA_TYPES.imageManifest,
+      size: manifest.byteLength,
+      name: spec.name,
+      version: spec.version,
+      refs,
+      config: { digest: digestOf(config), size: config.byteLength },
+      layers: [
+        ...(base?.layers ?? []).map((l) => ({ ...l, cached: true, from: base!.name })),
+        ...layers.map(({ path: _p, uncompressedSize: _u, ...l }) => ({ ...l, from: null })),
+      ],
+      sourceDateEpoch: info.sourceDateEpoch,
+      epochFrom: info.epochFrom,
+      sourceTreeDigest,
+      provenance: { digest: evidence[0]!.digest, statement: provenance },
+      sbom: { digest: evidence[1]!.digest, statement: sbomStatement },
+    };
+  } finally {
+    if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
+  }
+}
+
+const emptyBytes = new TextEncoder().encode('{}');
+const emptyBlob: LayoutBlob = { digest: EMPTY_DESCRIPTOR.digest as Digest, size: 2, open: () => (async function* () { yield emptyBytes; })() };
+
+// An attestation as an OCI artifact manifest whose subject is the image: one DSSE envelope layer.
+function referrerArtifact(envelope: object, predicateType: string, subject: { digest: Digest; size: number }, epoch: number) {
+  const bytes = canonicalBytes(envelope);
+  const annotations = {
+    'in-toto.io/predicate-type': predicateType,
+    'org.opencontainers.image.created': new Date(epoch * 1000).toISOString().replace('.000Z', 'Z'),
+  };
+  const manifest = canonicalBytes({
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.imageManifest,
+    artifactType: ATTESTATION_ARTIFACT,
+    config: { mediaType: EMPTY_DESCRIPTOR.mediaType, digest: EMPTY_DESCRIPTOR.digest, size: 2 },
+    layers: [{ mediaType: DSSE_MEDIA_TYPE, digest: digestOf(bytes), size: bytes.byteLength }],
+    subject: { mediaType: MEDIA_TYPES.imageManifest, ...subject },
+    annotations,
+  });
+  return {
+    digest: digestOf(manifest),
+    manifest,
+    annotations,
+    layer: { digest: digestOf(bytes), size: bytes.byteLength, open: () => (async function* () { yield bytes; })() } as LayoutBlob,
+  };
+}
+

@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { canonicalJSON, digestOf } from '../core/index.ts';
+import type { LayerDescriptor } from './image-config.ts';
+
+export interface CachedLayer extends LayerDescriptor {
+  /** Path of the compressed blob on disk. */
+  path: string;
+  uncompressedSize: number;
+}
+
+/**
+ * Layers keyed by everything that determines their bytes: every entry (path, type, mode, owner, size,
+ * content digest, link), the timestamp, the compression and the tool versions. An unchanged layer is
+ * neither re-tarred nor re-compressed.
+ */
+export function createLayerCache(dir: string) {
+  return {
+    key(inputs: {
+      entries: ReadonlyArray<Record<string, unknown>>;
+      mtime: number;
+      compression: string;
+      toolVersion: string;
+    }): string {
+      const entries = inputs.entries.map(({ source: _source, ...rest }) => rest);
+      return digestOf(canonicalJSON({ ...inputs, entries, node: process.versions.node.split('.')[0] })).slice(
+        'sha256:'.length,
+      );
+    },
+    async get(key: string): Promise<CachedLayer | null> {
+      try {
+        const meta = JSON.parse(await readFile(join(dir, key, 'layer.json'), 'utf8')) as Omit<CachedLayer, 'path'>;
+        const path = join(dir, key, 'layer');
+        if ((await stat(path)).size !== meta.size) return null;
+        return { ...meta, path };
+      } catch {
+        return null;
+      }
+    },
+    /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
+    async put(key: string, make: (path: string) => Promise<Omit<CachedLayer, 'path'>>): Promise<CachedLayer> {
+      const tmp = join(dir, `${key}.${randomBytes(4).toString('hex')}.tmp`);
+      await mkdir(tmp, { recursive: true });
+      try {
+        const meta = await make(join(tmp, 'layer'));
+        await writeFile(join(tmp, 'layer.json'), JSON.stringify(meta));
+        await rm(join(dir, key), { recursive: true, force: true });
+        await rename(tmp, join(dir, key));
+        return { ...meta, path: join(dir, key, 'layer') };
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true });
+        throw err;
+      }
+    },
+  };
+}
+
+export type LayerCache = ReturnType<typeof createLayerCache>;

@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { canonicalJSON, digestOf, parseDigest } from '../core/index.ts';
+import { EvidenceError } from './evidence-error.ts';
+import type { PackageRecord } from './lockfiles.ts';
+import type { SPDXChecksum, SPDXDocument, SPDXFile, SPDXPackage, SPDXRelationship } from './spdx-document.ts';
+import { normalizeLicenseExpression } from './spdx-license.ts';
+import { parseIntegrity } from './sri.ts';
+import { toUTCSeconds } from './utc-seconds.ts';
+
+/** in-toto predicateType of an SPDX SBOM, as cosign writes it (`…/Document/v2.3` is accepted alike). */
+export const SBOM_PREDICATE_TYPE = 'https://spdx.dev/Document';
+export const SPDX_MEDIA_TYPE = 'application/spdx+json';
+
+export interface SBOMFile {
+  /** Path in the image, e.g. `/app/server.js`. */
+  path: string;
+  digest: `sha256:${string}`;
+  size: number;
+  /** Lowercase hex SHA-1 of the content. SPDX 2.3 requires one per file; strict validators reject files without. */
+  sha1?: string;
+}
+
+export interface SBOMInput {
+  name: string;
+  version: string;
+  /** The image manifest digest, when known before the SBOM is written. */
+  imageDigest?: string;
+  /** RFC 3339; pass SOURCE_DATE_EPOCH so rebuilds give byte-identical documents. */
+  created: string;
+  files: SBOMFile[];
+  packages: PackageRecord[];
+  /** Base URI of the document namespace; default `https://fixity.dev/spdx`. */
+  namespace?: string;
+  /** Fixity's own version, for `creators`. */
+  toolVersion?: string;
+}
+
+const ROOT_ID = 'SPDXRef-Image';
+const ALGORITHMS = { sha1: 'SHA1', sha256: 'SHA256', sha384: 'SHA384', sha512: 'SHA512' } as const;
+
+/**
+ * An SPDX 2.3 JSON document for an image: a root package that CONTAINS every packaged file and DEPENDS_ON
+ * (or has as DEV_DEPENDENCY_OF) every locked dependency. Everything is sorted, and the namespace is derived
+ * from the content, so equal inputs give equal bytes.
+ */
+export function createSPDXDocument(input: SBOMInput): SPDXDocument {
+  const created = toUTCSeconds(input.created, 'SBOM created time');
+  const files = createFiles(input.files);
+  const dependencies = createDependencies(input.packages);
+  const root = createRoot(input, files);
+  const relationships: SPDXRelationship[] = [
+    relation('SPDXRef-DOCUMENT', 'DESCRIBES', ROOT_ID),
+    ...files.map((file) => relation(ROOT_ID, 'CONTAINS', file.SPDXID)),
+    ...dependencies.map(({ spdx, dev }) =>
+      dev ? relation(spdx.SPDXID, 'DEV_DEPENDENCY_OF', ROOT_ID) : relation(ROOT_ID, 'DEPENDS_ON', spdx.SPDXID),
+    ),
+  ].sort(compareRelationships);
+  const creationInfo = {
+    created,
+    creators: [input.toolVersion ? `Tool: fixity-${input.toolVersion}` : 'Tool: fixity'],
+  };
+  const packages = [root, ...dependencies.map((d) => d.spdx)];
+  const name = `${input.name}-${input.version}`;
+  const contentHex = parseDigest(digestOf(canonicalJSON({ name, creationInfo, packages, files, relationships }))).hex;
+  const base = (input.namespace ?? 'https://fixity.dev/spdx').replace(/\/+$/, '');
+  if (base.includes('#')) invalid(`namespace "${base}" contains "#"`);
+  return {
+    spdxVersion: 'SPDX-2.3',
+    dataLicense: 'CC0-1.0',
+    SPDXID: 'SPDXRef-DOCUMENT',
+    name,
+    documentNamespace: `${base}/${encodeURIComponent(input.name)}-${encodeURIComponent(input.version)}-${contentHex}`,
+    creationInfo,
+    packages,
+    files,
+    relationships,
+  };
+}
+
+function createRoot(input: SBOMInput, files: SPDXFile[]): SPDXPackage {
+  const root: SPDXPackage = {
+    name: input.name,
+    SPDXID: ROOT_ID,
+    versionInfo: input.version,
+    downloadLocation: 'NOASSERTION',
+    filesAnalyzed: files.length > 0,
+    licenseDeclared: 'NOASSERTION',
+    primaryPackagePurpose: 'CONTAINER',
+  };
+  const sha1s = files.map((file) => file.checksums.find((c) => c.algorithm === 'SHA1')?.checksumValue);
+  if (files.length > 0 && sha1s.every((sha1) => sha1 !== undefined)) {
+    // SPDX 2.3 §7.9: SHA-1 over the sorted, concatenated SHA-1s of the package's files.
+    const value = createHash('sha1').update(sha1s.sort().join('')).digest('hex');
+    root.packageVerificationCode = { packageVerificationCodeValue: value };
+  }
+  if (input.imageDigest !== undefined) {
+    const { algorithm, hex } = digestParts(input.imageDigest, 'the image digest');
+    root.checksums = [{ algorithm: ALGORITHMS[algorithm], checksumValue: hex }];
+    const locator = `pkg:oci/${encodeURIComponent(input.name.split('/').at(-1)!)}@${encodeURIComponent(input.imageDigest)}`;
+    root.externalRefs = [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: locator }];
+  }
+  return root;
+}
+
+function createFiles(files: SBOMFile[]): SPDXFile[] {
+  const sorted = [...files].sort((a, b) => compare(a.path, b.path));
+  const ids = new Set<string>();
+  return sorted.map((file, index) => {
+    if (index > 0 && sorted[index - 1]!.path === file.path) invalid(`file ${file.path} is listed twice`);
+    const { algorithm, hex } = digestParts(file.digest, `the digest of file ${file.path}`);
+    if (algorithm !== 'sha256') invalid(`file ${file.path} has a ${algorithm} digest, not sha256`);
+    const checksums: SPDXChecksum[] = [{ algorithm: 'SHA256', checksumValue: hex }];
+    if (file.sha1 !== undefined) {
+      if (!/^[0-9a-f]{40}$/.test(file.sha1)) invalid(`file ${file.path} has a sha1 that is not 40 lowercase hex`);
+      checksums.unshift({ algorithm: 'SHA1', checksumValue: file.sha1 });
+    }
+    const relative = file.path.replace(/^\/+/, '');
+    return {
+      fileName: `./${relative}`,
+      SPDXID: uniqueId(`SPDXRef-File-${idPart(relative)}`, file.path, ids),
+      checksums,
+    };
+  });
+}
+
+function createDependencies(records: PackageRecord[]): Array<{ spdx: SPDXPackage; dev: boolean }> {
+  const byPurl = new Map<string, { record: PackageRecord; lockfiles: Set<string>; dev: boolean }>();
+  for (const record of records) {
+    const seen = byPurl.get(record.purl);
+    if (seen === undefined) byPurl.set(record.purl, { record, lockfiles: new Set([record.lockfile]), dev: record.dev });
+    else {
+      seen.lockfiles.add(record.lockfile);
+      seen.dev &&= record.dev;
+    }
+  }
+  const merged = [...byPurl.values()].sort(
+    (a, b) =>
+      compare(a.record.name, b.record.name) ||
+      compare(a.record.version, b.record.version) ||
+      compare(a.record.purl, b.record.purl),
+  );
+  const ids = new Set<string>();
+  return merged.map(({ record, lockfiles, dev }) => {
+    const spdx: SPDXPackage = {
+      name: record.name,
+      SPDXID: uniqueId(
+        `SPDXRef-Package-${record.ecosystem}-${idPart(record.name)}-${idPart(record.version)}`,
+        record.purl,
+        ids,
+      ),
+      versionInfo: record.version,
+      downloadLocation: downloadLocation(record.resolved),
+      filesAnalyzed: false,
+      licenseDeclared: (record.license === null ? null : normalizeLicenseExpression(record.license)) ?? 'NOASSERTION',
+      externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: record.purl }],
+      primaryPackagePurpose: 'LIBRARY',
+      sourceInfo: `acquired package info from ${[...lockfiles].sort(compare).join(', ')}`,
+    };
+    const checksums = parseIntegrity(record.integrity ?? '').map(({ algorithm, hex }) => ({
+      algorithm: ALGORITHMS[algorithm],
+      checksumValue: hex,
+    }));
+    if (checksums.length > 0) spdx.checksums = checksums.sort((a, b) => compare(a.algorithm, b.algorithm));
+    return { spdx, dev };
+  });
+}
+
+// SPDX download locations are URLs or VCS locators; local paths (file:, workspace links) are not.
+function downloadLocation(resolved: string | null): string {
+  if (resolved === null) return 'NOASSERTION';
+  return /^(?:https?|(?:git|hg|svn|bzr)\+[a-z+]+|git):\/\/\S+$/.test(resolved) ? resolved : 'NOASSERTION';
+}
+
+// SPDX ids allow letters, digits, "." and "-"; on a collision the id takes a short hash of what it names.
+function uniqueId(candidate: string, key: string, taken: Set<string>): string {
+  const id = taken.has(candidate) ? `${candidate}-${parseDigest(digestOf(key)).hex.slice(0, 12)}` : candidate;
+  taken.add(id);
+  return id;
+}
+
+function idPart(value: string): string {
+  return value.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
+}
+
+function relation(from: string, type: SPDXRelationship['relationshipType'], to: string): SPDXRelationship {
+  return { spdxElementId: from, relationshipType: type, relatedSpdxElement: to };
+}
+
+function compareRelationships(a: SPDXRelationship, b: SPDXRelationship): number {
+  return (
+    compare(a.spdxElementId, b.spdxElementId) ||
+    compare(a.relationshipType, b.relationshipType) ||
+    compare(a.relatedSpdxElement, b.relatedSpdxElement)
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function digestParts(digest: string, what: string): ReturnType<typeof parseDigest> {
+  try {
+    return parseDigest(digest);
+  } catch (err) {
+    throw new EvidenceError('EVIDENCE_INPUT_INVALID', `Cannot create SBOM: ${what} is not a valid digest`, {
+      cause: err,
+    });
+  }
+}
+
+function invalid(state: string): never {
+  throw new EvidenceError('EVIDENCE_INPUT_INVALID', `Cannot create SBOM: ${state}`);
+}

@@ -1,0 +1,182 @@
+import { readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { globToRegExp } from '../core/index.ts';
+import { EvidenceError } from './evidence-error.ts';
+import { mapConcurrent } from './map-concurrent.ts';
+import { ASSIGNMENT_RULE, isPlaceholder, PATTERN_RULES, shannonEntropy } from './secret-rules.ts';
+
+export { SECRET_RULES } from './secret-rules.ts';
+
+/** Where a likely secret is. Never carries the secret itself, nor any part of it. */
+export interface SecretFinding {
+  path: string;
+  line: number;
+  rule: string;
+  description: string;
+}
+
+/** Suppresses findings it matches: every field given must match; an entry with no field matches nothing. */
+export interface SecretAllow {
+  /** Glob over the image path (a leading `/` is optional): `*` within a segment, `**` across. */
+  path?: string | undefined;
+  rule?: string | undefined;
+  line?: number | undefined;
+}
+
+export interface SecretScanOptions {
+  allow?: readonly SecretAllow[] | undefined;
+  /** Larger files are not scanned; default 5 MiB. */
+  maxFileBytes?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+const BINARY_PROBE = 8 * 1024;
+const MAX_ASSIGNMENT_LINE = 4096;
+const READ_CONCURRENCY = 16;
+// .env, app.env, .env.production, .npmrc, *.properties, config.json / config.yml …
+const ASSIGNMENT_FILE = /^(?:\.env(?:\..+)?|.+\.env|\.npmrc|.+\.properties|config\..+)$/;
+const SECRET_KEY = /secret|token|passw(?:or)?d|api[-_]?key|private|(?:^|[^a-z])_auth$/;
+
+/**
+ * Scans packaged text files for likely secrets (private keys, cloud and SaaS tokens, high-entropy values
+ * assigned to secret-like keys in config files). Binary files and files over `maxFileBytes` are skipped.
+ * Findings come sorted by path, line and rule, minus those the allowlist matches.
+ */
+export async function scanForSecrets(
+  files: ReadonlyArray<{ path: string; source: string; size: number }>,
+  options: SecretScanOptions = {},
+): Promise<SecretFinding[]> {
+  const maxFileBytes = options.maxFileBytes ?? 5 * 1024 * 1024;
+  const allowed = compileAllowlist(options.allow ?? []);
+  const results = await mapConcurrent(files, READ_CONCURRENCY, async (file) => {
+    options.signal?.throwIfAborted();
+    if (file.size > maxFileBytes) return [];
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file.source);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? 'read failed';
+      throw new EvidenceError('FILE_UNREADABLE', `Cannot scan ${file.path} for secrets: ${reason}`, {
+        cause: err,
+        detail: { path: file.path },
+      });
+    }
+    if (bytes.byteLength > maxFileBytes || bytes.subarray(0, BINARY_PROBE).includes(0)) return [];
+    return scanText(file.path, bytes.toString('utf8'), allowed);
+  });
+  return results.flat().sort((a, b) => compare(a.path, b.path) || a.line - b.line || compare(a.rule, b.rule));
+}
+
+/** One line per finding: `path:line  rule  description`. */
+export function formatFindings(findings: readonly SecretFinding[]): string {
+  return findings.map((f) => `${f.path}:${f.line}  ${f.rule}  ${f.description}`).join('\n');
+}
+
+interface Hit {
+  line: number;
+  rule: string;
+  description: string;
+  start: number;
+  end: number;
+}
+
+// Rules run most specific first; a hit overlapping an earlier one is the same secret seen by a broader rule.
+function scanText(path: string, text: string, allowed: (finding: SecretFinding) => boolean): SecretFinding[] {
+  const hits: Hit[] = [];
+  const offer = (hit: Hit) => {
+    if (!hits.some((h) => hit.start < h.end && h.start < hit.end)) hits.push(hit);
+  };
+  const lineAt = lineLocator(text);
+  for (const rule of PATTERN_RULES) {
+    for (const match of text.matchAll(rule.pattern)) {
+      const secret = match.slice(1).find((group) => group !== undefined) ?? match[0];
+      if (isPlaceholder(secret) || (rule.minEntropy !== undefined && shannonEntropy(secret) < rule.minEntropy))
+        continue;
+      const { id, description } = rule;
+      offer({
+        line: lineAt(match.index),
+        rule: id,
+        description,
+        start: match.index,
+        end: match.index + match[0].length,
+      });
+    }
+  }
+  if (ASSIGNMENT_FILE.test(posix.basename(path))) {
+    let start = 0;
+    text.split('\n').forEach((line, index) => {
+      if (isSecretAssignment(line.replace(/\r$/, ''))) {
+        const { id, description } = ASSIGNMENT_RULE;
+        offer({ line: index + 1, rule: id, description, start, end: start + line.length + 1 });
+      }
+      start += line.length + 1;
+    });
+  }
+  const findings = new Map<string, SecretFinding>();
+  for (const { line, rule, description } of hits) {
+    const finding = { path, line, rule, description };
+    if (!allowed(finding)) findings.set(`${line}\0${rule}`, finding);
+  }
+  return [...findings.values()];
+}
+
+// KEY=value, KEY: value, "key": "value", 'key' => 'value', export KEY=value, //registry/:_authToken=value
+function isSecretAssignment(line: string): boolean {
+  if (line.length > MAX_ASSIGNMENT_LINE) return false;
+  const match = /^\s*(?:export\s+)?["']?([^=:"'\s][^=\s]*?)["']?\s*(?:=>?|:(?=\s|["']))\s*(.*)$/.exec(line);
+  if (match === null || !SECRET_KEY.test(match[1]!.toLowerCase())) return false;
+  const { value, quoted } = unquote(match[2]!);
+  if (value.length < 16 || isPlaceholder(value) || shannonEntropy(value) < 3.5) return false;
+  // Code (a call, `process.env.X`) and URLs without credentials or file paths name where a secret is, not the secret.
+  if (!quoted && (/[\s()]/.test(value) || /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[[^\]]*\])+$/.test(value)))
+    return false;
+  return (
+    !/^[a-z][a-z0-9+.-]*:\/\/[^\s:@/]+(?::\d+)?(?:[/?#]\S*)?$/i.test(value) && !/^(?:~|\.{0,2})\/[\w./-]*$/.test(value)
+  );
+}
+
+function unquote(raw: string): { value: string; quoted: boolean } {
+  const value = raw.trim().replace(/[,;]$/, '').trim();
+  const quote = value[0];
+  if (quote === '"' || quote === "'" || quote === '`') {
+    const end = value.indexOf(quote, 1);
+    return { value: end === -1 ? value.slice(1) : value.slice(1, end), quoted: true };
+  }
+  return { value: value.replace(/\s+#.*$/, '').trim(), quoted: false };
+}
+
+/** Maps a character offset to its 1-based line number. */
+function lineLocator(text: string): (offset: number) => number {
+  const starts: number[] = [];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i);
+  return (offset) => {
+    let low = 0;
+    let high = starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (starts[mid]! < offset) low = mid + 1;
+      else high = mid;
+    }
+    return low + 1;
+  };
+}
+
+function compileAllowlist(allow: readonly SecretAllow[]): (finding: SecretFinding) => boolean {
+  const entries = allow
+    .filter((entry) => entry.path !== undefined || entry.rule !== undefined || entry.line !== undefined)
+    .map((entry) => ({
+      ...entry,
+      glob: entry.path === undefined ? null : globToRegExp(entry.path.replace(/^\/+/, '')),
+    }));
+  return (finding) =>
+    entries.some(
+      (entry) =>
+        (entry.glob === null || entry.glob.test(finding.path.replace(/^\/+/, ''))) &&
+        (entry.rule === undefined || entry.rule === finding.rule) &&
+        (entry.line === undefined || entry.line === finding.line),
+    );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

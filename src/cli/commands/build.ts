@@ -1,0 +1,120 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { systemClock } from '../../core/index.ts';
+import { VERSION } from '../../main.ts';
+import { createRegistryClient } from '../../oci/index.ts';
+import { resolveClient } from '../context.ts';
+import { EXIT, emit, type GlobalOptions } from '../output.ts';
+import { createProgress } from '../progress.ts';
+import { registryCredentials } from '../registry-credentials.ts';
+
+interface BuildFlags {
+  push?: string[];
+  ociLayout?: string;
+  compression?: string;
+  cache?: boolean;
+  updateBase?: boolean;
+  check?: boolean;
+}
+
+export function addBuildCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('build')
+    .description('build a reproducible OCI image from DIR/fixity.yaml, with provenance and an SBOM')
+    .argument('[dir]', 'source directory holding fixity.yaml', '.')
+    .option('--push <ref...>', 'push to these references (the Fixity registry or any OCI registry)')
+    .option('--oci-layout <dir>', 'also write an OCI image layout (umoci, skopeo oci:DIR)')
+    .option('--compression <kind>', 'gzip or zstd', 'gzip')
+    .option('--no-cache', 'rebuild every layer')
+    .option('--update-base', 're-resolve the base image tag and re-pin it in fixity.lock')
+    .option(
+      '--check',
+      'build twice from fresh copies (other path, umask, locale, time zone) and fail on any difference',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  fixity build examples/hello --push localhost:7070/hello:1.0.0\n  fixity build . --oci-layout ./out --json',
+    )
+    .action(async (dir: string, flags: BuildFlags) => {
+      const g = globals();
+      if (flags.check) return runCheck(dir, g);
+      const { server, token } = resolveClient(g);
+      const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
+      const progress = createProgress({ json: g.json === true });
+      const epoch = process.env.SOURCE_DATE_EPOCH;
+      // Loaded on use: the build room is heavy and other commands should start fast.
+      const { build } = await import('../../build/build.ts');
+      const result = await build({
+        dir,
+        cacheDir: join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fixity'),
+        toolVersion: VERSION,
+        registry,
+        clock: systemClock,
+        compression: flags.compression === 'zstd' ? 'zstd' : 'gzip',
+        noCache: flags.cache === false,
+        updateBase: flags.updateBase === true,
+        ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
+        ...(flags.push ? { push: flags.push } : {}),
+        ...(flags.ociLayout ? { ociLayout: flags.ociLayout } : {}),
+        onEvent: (e) => {
+          if (e.kind === 'layer') {
+            progress.set(
+              `layer${e.index}`,
+              `layer ${e.index}  ${e.cached ? 'cached' : e.done ? 'done  ' : '…     '}  ${e.files} files  ${progress.bytes(e.bytesIn)} → ${progress.bytes(e.bytesOut)}`,
+            );
+          } else if (e.kind === 'push') progress.set(`push:${e.ref}`, `push ${e.ref}: ${e.what} ${e.result}`);
+          else if (e.kind === 'source' && g.json !== true) {
+            process.stderr.write(
+              `source date ${e.info.sourceDateEpoch} (${e.info.epochFrom})${e.info.revision ? ` at ${e.info.revision.slice(0, 12)}` : ''}\n`,
+            );
+          }
+        },
+      });
+      progress.done();
+      emit(
+        g,
+        'Build',
+        {
+          digest: result.digest,
+          ref: result.refs[0] ?? null,
+          refs: result.refs,
+          size: result.size,
+          layers: result.layers,
+          config: result.config,
+          sourceDateEpoch: result.sourceDateEpoch,
+          epochFrom: result.epochFrom,
+          provenance: result.provenance.digest,
+          sbom: result.sbom.digest,
+        },
+        () =>
+          [
+            `✔ built ${result.name}:${result.version} ${result.digest}`,
+            ...result.layers.map(
+              (l, i) =>
+                `  layer ${i}  ${l.digest.slice(0, 19)}…  ${l.size} B${l.cached ? '  (cached)' : ''}${l.from ? `  from ${l.from}` : ''}`,
+            ),
+            ...result.refs.map((r) => `  pushed ${r}`),
+            `  provenance ${result.provenance.digest.slice(0, 19)}…  sbom ${result.sbom.digest.slice(0, 19)}…`,
+          ].join('\n'),
+      );
+    });
+}
+
+// `fixity build --check`: the same source built twice under different conditions must give one digest.
+async function runCheck(dir: string, g: GlobalOptions): Promise<void> {
+  const { checkReproducible } = await import('../../build/reproducibility-check.ts');
+  const cli = [process.execPath, fileURLToPath(new URL('../main.ts', import.meta.url))];
+  const report = await checkReproducible(dir, { cli, env: process.env });
+  emit(g, 'ReproducibilityCheck', report, () =>
+    [
+      report.reproducible ? `✔ reproducible: ${report.runs[0].digest}` : '✖ not reproducible',
+      ...report.runs.map(
+        (r, i) => `  build ${i + 1}: ${r.digest}  (umask ${r.umask}, ${r.locale}, TZ ${r.timezone}, ${r.dir})`,
+      ),
+      ...report.differences.map((d) => `  Δ ${d}`),
+    ].join('\n'),
+  );
+  if (!report.reproducible) process.exitCode = EXIT.verification;
+}
