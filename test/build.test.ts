@@ -56,7 +56,10 @@ describe('build()', () => {
       process.umask(0o002);
       const second = await build(options(b, { noCache: true, cacheDir: join(work, 'cache2') }));
       assert.equal(first.digest, second.digest);
-      assert.deepEqual(first.layers.map((l) => l.diffId), second.layers.map((l) => l.diffId));
+      assert.deepEqual(
+        first.layers.map((l) => l.diffId),
+        second.layers.map((l) => l.diffId),
+      );
       assert.equal(first.epochFrom, 'SOURCE_DATE_EPOCH');
     } finally {
       process.umask(old);
@@ -99,12 +102,22 @@ describe('build()', () => {
     const result = await build(options(dir, { ociLayout: layout }));
     const inspected = JSON.parse((await run('skopeo', ['inspect', '--raw', `oci:${layout}:1.0.0`])).stdout);
     assert.equal(inspected.schemaVersion, 2);
-    const { stdout: digestOut } = await run('skopeo', ['manifest-digest', join(layout, 'blobs', 'sha256', result.digest.slice(7))]);
+    const { stdout: digestOut } = await run('skopeo', [
+      'manifest-digest',
+      join(layout, 'blobs', 'sha256', result.digest.slice(7)),
+    ]);
     assert.equal(digestOut.trim(), result.digest);
     await run('umoci', ['unpack', '--rootless', '--image', `${layout}:1.0.0`, join(work, 'bundle')]);
     const server = await readFile(join(work, 'bundle', 'rootfs', 'app', 'server.js'), 'utf8');
     assert.match(server, /immutable world/);
-    await run('skopeo', ['copy', '--dest-creds', `x:${h.adminToken}`, '--dest-tls-verify=false', `oci:${layout}:1.0.0`, `docker://${host}/examples/copied:1.0.0`]);
+    await run('skopeo', [
+      'copy',
+      '--dest-creds',
+      `x:${h.adminToken}`,
+      '--dest-tls-verify=false',
+      `oci:${layout}:1.0.0`,
+      `docker://${host}/examples/copied:1.0.0`,
+    ]);
     const copied = await registry().getManifest(parseReference(`${host}/examples/copied`), '1.0.0');
     assert.equal(copied!.digest, result.digest, 'skopeo kept the digest');
   });
@@ -130,7 +143,10 @@ describe('build()', () => {
     const dir = join(work, 'leaky');
     await cp(HELLO, dir, { recursive: true });
     const key = ['-----BEGIN', 'RSA PRIVATE KEY-----'].join(' ');
-    await writeFile(join(dir, 'server.js'), `// ok\nconst k = \`${key}\nMIIEowIBAAKCAQEAx${'A'.repeat(60)}\n-----END RSA PRIVATE KEY-----\`;\n`);
+    await writeFile(
+      join(dir, 'server.js'),
+      `// ok\nconst k = \`${key}\nMIIEowIBAAKCAQEAx${'A'.repeat(60)}\n-----END RSA PRIVATE KEY-----\`;\n`,
+    );
     await assert.rejects(build(options(dir)), (err: Error) => {
       assert.match(err.message, /server\.js:2/);
       assert.doesNotMatch(err.message, /MIIEowIBAAKCAQEAx/);

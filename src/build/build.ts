@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { canonicalBytes, type Clock, type Digest, digestOf } from '../core/index.ts';
+import { type Clock, canonicalBytes, type Digest, digestOf } from '../core/index.ts';
 import {
   EMPTY_DESCRIPTOR,
   type LayoutBlob,
@@ -81,17 +81,30 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let base: BaseImage | null = null;
   if (spec.base !== 'scratch') {
     const lockPath = join(root, 'fixity.lock');
-    const resolved = await resolveBaseImage(registry, { ref: spec.base, platform: spec.platform, lock: await readLock(lockPath), update: options.updateBase === true });
+    const resolved = await resolveBaseImage(registry, {
+      ref: spec.base,
+      platform: spec.platform,
+      lock: await readLock(lockPath),
+      update: options.updateBase === true,
+    });
     base = resolved.base;
     if (resolved.pinned === 'resolved') await writeLock(lockPath, resolved.lock);
     onEvent?.({ kind: 'base', name: base.name, digest: base.digest, pinned: resolved.pinned });
   }
 
-  const prepared = spec.prepare === undefined ? null : await runPrepare(root, spec.prepare, { ...(signal ? { signal } : {}), onOutput: (line) => onEvent?.({ kind: 'prepare', line }) });
+  const prepared =
+    spec.prepare === undefined
+      ? null
+      : await runPrepare(root, spec.prepare, {
+          ...(signal ? { signal } : {}),
+          onOutput: (line) => onEvent?.({ kind: 'prepare', line }),
+        });
   try {
     // A layer reads from the prepared copy only when its `from` is (inside) a declared output.
     const layerRoot = (from: string) =>
-      prepared !== null && spec.prepare!.outputs.some((o) => from === o || from.startsWith(`${o}/`)) ? prepared.workdir : root;
+      prepared !== null && spec.prepare!.outputs.some((o) => from === o || from.startsWith(`${o}/`))
+        ? prepared.workdir
+        : root;
     const collected: FileEntry[][] = [];
     for (const layer of spec.layers) {
       collected.push(
@@ -101,7 +114,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
             to: layer.to,
             ...(layer.include ? { include: layer.include } : {}),
             ...(layer.exclude ? { exclude: layer.exclude } : {}),
-            ...(layer.modes ? { modes: Object.fromEntries(Object.entries(layer.modes).map(([g, m]) => [g, toMode(m)])) } : {}),
+            ...(layer.modes
+              ? { modes: Object.fromEntries(Object.entries(layer.modes).map(([g, m]) => [g, toMode(m)])) }
+              : {}),
           },
           signal ? { signal } : {},
         ),
@@ -113,18 +128,35 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       { allow: spec.secrets?.allow ?? [] },
     );
     if (findings.length > 0) {
-      throw new BuildError('SECRET_FOUND', `Cannot build ${spec.name}: ${findings.length} likely secret(s) in packaged files\n${formatFindings(findings)}`, {
-        detail: { findings },
-      });
+      throw new BuildError(
+        'SECRET_FOUND',
+        `Cannot build ${spec.name}: ${findings.length} likely secret(s) in packaged files\n${formatFindings(findings)}`,
+        {
+          detail: { findings },
+        },
+      );
     }
 
     const cache = createLayerCache(join(cacheDir, 'layers'));
     const layers = await Promise.all(
       collected.map(async (entries, index) => {
-        const key = cache.key({ entries: entries as unknown as Array<Record<string, unknown>>, mtime: info.sourceDateEpoch, compression, toolVersion });
+        const key = cache.key({
+          entries: entries as unknown as Array<Record<string, unknown>>,
+          mtime: info.sourceDateEpoch,
+          compression,
+          toolVersion,
+        });
         const hit = options.noCache ? null : await cache.get(key);
         if (hit !== null) {
-          onEvent?.({ kind: 'layer', index, files: entries.length, bytesIn: hit.uncompressedSize, bytesOut: hit.size, cached: true, done: true });
+          onEvent?.({
+            kind: 'layer',
+            index,
+            files: entries.length,
+            bytesIn: hit.uncompressedSize,
+            bytesOut: hit.size,
+            cached: true,
+            done: true,
+          });
           return { ...hit, cached: true };
         }
         const made = await cache.put(key, async (out) => {
@@ -135,14 +167,34 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
             ...(signal ? { signal } : {}),
             onProgress: (p) => onEvent?.({ kind: 'layer', index, ...p, cached: false, done: false }),
           });
-          return { mediaType: r.mediaType, digest: r.digest, size: r.size, diffId: r.diffId, uncompressedSize: r.uncompressedSize };
+          return {
+            mediaType: r.mediaType,
+            digest: r.digest,
+            size: r.size,
+            diffId: r.diffId,
+            uncompressedSize: r.uncompressedSize,
+          };
         });
-        onEvent?.({ kind: 'layer', index, files: entries.length, bytesIn: made.uncompressedSize, bytesOut: made.size, cached: false, done: true });
+        onEvent?.({
+          kind: 'layer',
+          index,
+          files: entries.length,
+          bytesIn: made.uncompressedSize,
+          bytesOut: made.size,
+          cached: false,
+          done: true,
+        });
         return { ...made, cached: false };
       }),
     );
 
-    const inputs = { spec, sourceDateEpoch: info.sourceDateEpoch, base, layers, source: { repository: info.repository, revision: info.revision } };
+    const inputs = {
+      spec,
+      sourceDateEpoch: info.sourceDateEpoch,
+      base,
+      layers,
+      source: { repository: info.repository, revision: info.revision },
+    };
     const config = createImageConfig(inputs);
     const manifest = createImageManifest(inputs, config);
     const digest = digestOf(manifest);
@@ -170,7 +222,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       sourceDateEpoch: info.sourceDateEpoch,
       base: base === null ? null : { name: base.name, digest: base.digest },
       sourceTreeDigest,
-      prepare: prepared === null ? null : { command: prepared.command, env: prepared.env, network: prepared.network, sandbox: prepared.sandbox, tools: prepared.tools },
+      prepare:
+        prepared === null
+          ? null
+          : {
+              command: prepared.command,
+              env: prepared.env,
+              network: prepared.network,
+              sandbox: prepared.sandbox,
+              tools: prepared.tools,
+            },
       layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
       startedOn: startedOn.toISOString(),
       finishedOn: clock.now().toISOString(),
@@ -179,22 +240,44 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const evidence = [
       { statement: provenance, predicateType: 'https://slsa.dev/provenance/v1' },
       { statement: sbomStatement, predicateType: 'https://spdx.dev/Document' },
-    ].map((e) => referrerArtifact(toDSSEEnvelope(e.statement), e.predicateType, { digest, size: manifest.byteLength }, info.sourceDateEpoch));
+    ].map((e) =>
+      referrerArtifact(
+        toDSSEEnvelope(e.statement),
+        e.predicateType,
+        { digest, size: manifest.byteLength },
+        info.sourceDateEpoch,
+      ),
+    );
 
     const blobs: LayoutBlob[] = [
-      { digest: digestOf(config), size: config.byteLength, open: () => (async function* () { yield config; })() },
-      ...layers.map((l) => ({ digest: l.digest, size: l.size, open: () => createReadStream(l.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array> })),
+      {
+        digest: digestOf(config),
+        size: config.byteLength,
+        open: () =>
+          (async function* () {
+            yield config;
+          })(),
+      },
+      ...layers.map((l) => ({
+        digest: l.digest,
+        size: l.size,
+        open: () => createReadStream(l.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>,
+      })),
     ];
     const refs: string[] = [];
     for (const target of options.push ?? []) {
       const ref = parseReference(target);
       for (const b of base?.layers ?? []) {
         const sameRegistry = base !== null && parseReference(spec.base).registry === ref.registry;
-        const result = await registry.pushBlob(ref, {
-          digest: b.digest,
-          size: b.size,
-          open: () => registry.getBlob(parseReference(spec.base), b.digest, b.size),
-        }, sameRegistry ? { mountFrom: parseReference(spec.base).repository } : {});
+        const result = await registry.pushBlob(
+          ref,
+          {
+            digest: b.digest,
+            size: b.size,
+            open: () => registry.getBlob(parseReference(spec.base), b.digest, b.size),
+          },
+          sameRegistry ? { mountFrom: parseReference(spec.base).repository } : {},
+        );
         onEvent?.({ kind: 'push', ref: target, what: `base layer ${b.digest.slice(7, 19)}`, result });
       }
       for (const b of [...blobs, emptyBlob]) {
@@ -204,7 +287,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       await registry.pushManifest(ref, ref.tag ?? digest, manifest, MEDIA_TYPES.imageManifest);
       for (const e of evidence) {
         await registry.pushBlob(ref, e.layer);
-        await registry.pushReferrer(ref, e.manifest, MEDIA_TYPES.imageManifest, digest, { artifactType: ATTESTATION_ARTIFACT, annotations: e.annotations });
+        await registry.pushReferrer(ref, e.manifest, MEDIA_TYPES.imageManifest, digest, {
+          artifactType: ATTESTATION_ARTIFACT,
+          annotations: e.annotations,
+        });
       }
       refs.push(`${ref.registry}/${ref.repository}@${digest}`);
       onEvent?.({ kind: 'push', ref: target, what: 'manifest', result: digest });
@@ -245,10 +331,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 const emptyBytes = new TextEncoder().encode('{}');
-const emptyBlob: LayoutBlob = { digest: EMPTY_DESCRIPTOR.digest as Digest, size: 2, open: () => (async function* () { yield emptyBytes; })() };
+const emptyBlob: LayoutBlob = {
+  digest: EMPTY_DESCRIPTOR.digest as Digest,
+  size: 2,
+  open: () =>
+    (async function* () {
+      yield emptyBytes;
+    })(),
+};
 
 // An attestation as an OCI artifact manifest whose subject is the image: one DSSE envelope layer.
-function referrerArtifact(envelope: object, predicateType: string, subject: { digest: Digest; size: number }, epoch: number) {
+function referrerArtifact(
+  envelope: object,
+  predicateType: string,
+  subject: { digest: Digest; size: number },
+  epoch: number,
+) {
   const bytes = canonicalBytes(envelope);
   const annotations = {
     'in-toto.io/predicate-type': predicateType,
@@ -267,7 +365,13 @@ function referrerArtifact(envelope: object, predicateType: string, subject: { di
     digest: digestOf(manifest),
     manifest,
     annotations,
-    layer: { digest: digestOf(bytes), size: bytes.byteLength, open: () => (async function* () { yield bytes; })() } as LayoutBlob,
+    layer: {
+      digest: digestOf(bytes),
+      size: bytes.byteLength,
+      open: () =>
+        (async function* () {
+          yield bytes;
+        })(),
+    } as LayoutBlob,
   };
 }
-

@@ -42,9 +42,12 @@ export function createImageConfig(inputs: ImageInputs): Uint8Array {
   if (spec.workdir !== undefined) config.WorkingDir = spec.workdir;
   if (spec.user !== undefined) config.User = spec.user;
   if (spec.exposedPorts !== undefined) {
-    config.ExposedPorts = Object.fromEntries(spec.exposedPorts.map((p) => [String(p).includes('/') ? String(p) : `${p}/tcp`, {}]));
+    config.ExposedPorts = Object.fromEntries(
+      spec.exposedPorts.map((p) => [String(p).includes('/') ? String(p) : `${p}/tcp`, {}]),
+    );
   }
-  if (spec.labels !== undefined) config.Labels = { ...((baseConfig.Labels as object | undefined) ?? {}), ...spec.labels };
+  if (spec.labels !== undefined)
+    config.Labels = { ...((baseConfig.Labels as object | undefined) ?? {}), ...spec.labels };
   const created = iso(sourceDateEpoch);
   return canonicalBytes({
     created,
@@ -55,7 +58,10 @@ export function createImageConfig(inputs: ImageInputs): Uint8Array {
     rootfs: { type: 'layers', diff_ids: [...(base?.layers ?? []), ...layers].map((l) => l.diffId) },
     history: [
       ...(base?.history ?? []),
-      ...layers.map((_, i) => ({ created, created_by: `fixity build: ${spec.name} layer ${i} (${spec.layers[i]?.to ?? ''})` })),
+      ...layers.map((_, i) => ({
+        created,
+        created_by: `fixity build: ${spec.name} layer ${i} (${spec.layers[i]?.to ?? ''})`,
+      })),
     ],
   });
 }
@@ -69,7 +75,9 @@ export function createImageManifest(inputs: ImageInputs, config: Uint8Array): Ui
     'org.opencontainers.image.version': spec.version,
     ...(source.repository === null ? {} : { 'org.opencontainers.image.source': source.repository }),
     ...(source.revision === null ? {} : { 'org.opencontainers.image.revision': source.revision }),
-    ...(base === null ? {} : { 'org.opencontainers.image.base.name': base.name, 'org.opencontainers.image.base.digest': base.digest }),
+    ...(base === null
+      ? {}
+      : { 'org.opencontainers.image.base.name': base.name, 'org.opencontainers.image.base.digest': base.digest }),
     ...spec.annotations,
   };
   return canonicalBytes({
@@ -85,5 +93,10 @@ export function createImageManifest(inputs: ImageInputs, config: Uint8Array): Ui
 function mergeEnv(base: string[], ours: Record<string, string>): string[] {
   const names = new Set(Object.keys(ours));
   const kept = base.filter((e) => !names.has(e.slice(0, e.indexOf('='))));
-  return [...kept, ...Object.keys(ours).sort().map((k) => `${k}=${ours[k]}`)];
+  return [
+    ...kept,
+    ...Object.keys(ours)
+      .sort()
+      .map((k) => `${k}=${ours[k]}`),
+  ];
 }

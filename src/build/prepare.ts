@@ -57,7 +57,7 @@ export async function runPrepare(
         '/dev',
         '--proc',
         '/proc',
-                '--unshare-pid',
+        '--unshare-pid',
         ...(network ? [] : ['--unshare-net']),
         '--die-with-parent',
         '--chdir',

@@ -26,7 +26,10 @@ async function git(dir: string, ...args: string[]): Promise<string | null> {
  * SOURCE_DATE_EPOCH when given; else the commit time of HEAD when the source is a clean git work tree;
  * else 0. Remote URLs lose any credentials they carry before they go into provenance.
  */
-export async function readSourceInfo(dir: string, options: { sourceDateEpoch?: number | undefined } = {}): Promise<SourceInfo> {
+export async function readSourceInfo(
+  dir: string,
+  options: { sourceDateEpoch?: number | undefined } = {},
+): Promise<SourceInfo> {
   const revision = await git(dir, 'rev-parse', 'HEAD');
   const status = revision === null ? null : await git(dir, 'status', '--porcelain', '--untracked-files=no');
   const clean = revision !== null && status === '';
@@ -37,7 +40,8 @@ export async function readSourceInfo(dir: string, options: { sourceDateEpoch?: n
   }
   if (clean) {
     const time = await git(dir, 'log', '-1', '--format=%ct');
-    if (time !== null && /^\d+$/.test(time)) return { sourceDateEpoch: Number(time), epochFrom: 'git-commit', repository, revision, clean };
+    if (time !== null && /^\d+$/.test(time))
+      return { sourceDateEpoch: Number(time), epochFrom: 'git-commit', repository, revision, clean };
   }
   return { sourceDateEpoch: 0, epochFrom: 'default-zero', repository, revision, clean };
 }

@@ -19,10 +19,11 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, posix } from 'node:path';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { BuildError, toSourceError } from './build-error.ts';
 import { mapConcurrent } from './map-concurrent.ts';
+import { readSymlinkTarget } from './read-symlink-target.ts';
 import { hashSourceFile } from './source-file.ts';
 import { compileSourceGlob, type SourceGlob } from './source-glob.ts';
 
@@ -98,7 +99,7 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   }));
   for (const f of found) {
     const entry: FileEntry = { ...blank(imagePath(f.rel), f.kind), uid, gid, mode: normalMode(f, modes) };
-    if (f.kind === 'symlink') entry.linkname = await readTarget(root, f);
+    if (f.kind === 'symlink') entry.linkname = await readSymlinkTarget(root, f);
     if (f.kind === 'file') entry.source = f.host;
     entries.push(entry);
   }
@@ -199,40 +200,6 @@ async function walk(
   };
   await visit(root, '', rules.include.length === 0);
   return out;
-}
-
-// Reads a symlink's target and refuses one that leaves `root` (see the top of this file).
-async function readTarget(root: string, found: Found): Promise<string> {
-  let raw: Buffer;
-  try {
-    raw = await readlink(found.host, { encoding: 'buffer' });
-  } catch (err) {
-    throw toSourceError(err, found.host, 'read symlink');
-  }
-  if (!isUtf8(raw)) {
-    throw new BuildError('NAME_INVALID', `Cannot package symlink ${found.host}: its target is not valid UTF-8`, {
-      detail: { path: found.host },
-    });
-  }
-  const target = raw.toString('utf8');
-  const escapeError = (why: string) =>
-    new BuildError(
-      'SOURCE_ESCAPE',
-      `Cannot package symlink ${found.host}: its target "${target}" ${why}; make it a relative link inside ${root}, or exclude it`,
-      { detail: { path: found.host, target } },
-    );
-  if (target.startsWith('/')) throw escapeError('is absolute, so it would point elsewhere in the image');
-  const lexical = posix.normalize(posix.join(posix.dirname(found.rel), target));
-  if (lexical === '..' || lexical.startsWith('../')) throw escapeError(`points outside ${root}`);
-  let real: string;
-  try {
-    real = await realpath(found.host);
-  } catch {
-    return target; // dangling or looping, but lexically inside: the image gets the same dangling link
-  }
-  if (real !== root && !real.startsWith(root === '/' ? '/' : `${root}/`))
-    throw escapeError(`resolves to ${real}, outside ${root}`);
-  return target;
 }
 
 async function openRoot(from: string): Promise<string> {

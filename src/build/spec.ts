@@ -86,7 +86,9 @@ export const buildSpecSchema = z
           .default([]),
       })
       .optional()
-      .describe('allowlist for the secret scan (false positives): path globs match the path in the image, e.g. app/test/**'),
+      .describe(
+        'allowlist for the secret scan (false positives): path globs match the path in the image, e.g. app/test/**',
+      ),
   })
   .describe('fixity.yaml: what `fixity build` turns into a reproducible OCI image');
 

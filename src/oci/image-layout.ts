@@ -36,7 +36,11 @@ export async function writeImageLayout(dir: string, image: LayoutImage): Promise
   for (const blob of [...image.blobs, manifestBlob]) await writeBlob(dir, blob);
   const indexPath = join(dir, 'index.json');
   type Entry = { mediaType: string; digest: string; size: number; annotations?: Record<string, string> };
-  let index: { schemaVersion: 2; mediaType?: string; manifests: Entry[] } = { schemaVersion: 2, mediaType: MEDIA_TYPES.imageIndex, manifests: [] };
+  let index: { schemaVersion: 2; mediaType?: string; manifests: Entry[] } = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.imageIndex,
+    manifests: [],
+  };
   try {
     index = JSON.parse(await readFile(indexPath, 'utf8'));
   } catch {}

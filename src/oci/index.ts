@@ -1,5 +1,7 @@
 export type { Challenge } from './auth-challenge.ts';
 export { parseChallenge } from './auth-challenge.ts';
+export type { LayoutBlob, LayoutImage } from './image-layout.ts';
+export { writeImageLayout } from './image-layout.ts';
 export type { Descriptor, ParsedManifest } from './manifest.ts';
 export { parseManifest, toDescriptor } from './manifest.ts';
 export type { ManifestMediaType } from './media-types.ts';
@@ -16,5 +18,3 @@ export type { ImageReference } from './reference.ts';
 export { formatReference, parseReference } from './reference.ts';
 export type { BlobSource, Credentials, RegistryClient, RegistryClientOptions } from './registry-client.ts';
 export { createRegistryClient, referrersTag } from './registry-client.ts';
-export type { LayoutBlob, LayoutImage } from './image-layout.ts';
-export { writeImageLayout } from './image-layout.ts';
