@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { build } from '../src/build/build.ts';
-import { systemClock } from '../src/core/index.ts';
+import { digestOf, systemClock } from '../src/core/index.ts';
 import { createRegistryClient, parseReference } from '../src/oci/index.ts';
 import { sqliteDatabase } from './support/databases.ts';
 import { createHarness, type Harness } from './support/harness.ts';
@@ -120,6 +120,15 @@ describe('build()', () => {
     ]);
     const copied = await registry().getManifest(parseReference(`${host}/examples/copied`), '1.0.0');
     assert.equal(copied!.digest, result.digest, 'skopeo kept the digest');
+  });
+
+  it('build() writes an OCI archive that skopeo reads with the same digest', async () => {
+    const dir = join(work, 'archive-src');
+    await cp(HELLO, dir, { recursive: true });
+    const archive = join(work, 'hello.tar');
+    const result = await build(options(dir, { ociArchive: archive }));
+    const raw = (await run('skopeo', ['inspect', '--raw', `oci-archive:${archive}:1.0.0`])).stdout;
+    assert.equal(digestOf(Buffer.from(raw)), result.digest);
   });
 
   it('build() builds on a base image pinned in fixity.lock', async () => {

@@ -8,6 +8,7 @@ import {
   MEDIA_TYPES,
   parseReference,
   type RegistryClient,
+  writeImageArchive,
   writeImageLayout,
 } from '../oci/index.ts';
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
@@ -39,6 +40,7 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   push?: readonly string[];
   ociLayout?: string;
+  ociArchive?: string;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
 }
@@ -210,6 +212,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       created: new Date(info.sourceDateEpoch * 1000).toISOString(),
       files: files.map((f) => ({ path: f.path, digest: f.digest!, size: f.size })),
       packages,
+      toolVersion,
     });
     const subject = { name: spec.name, digest };
     const provenance = createProvenanceStatement({
@@ -295,17 +298,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       refs.push(`${ref.registry}/${ref.repository}@${digest}`);
       onEvent?.({ kind: 'push', ref: target, what: 'manifest', result: digest });
     }
-    if (options.ociLayout !== undefined) {
+    if (options.ociLayout !== undefined || options.ociArchive !== undefined) {
       const baseBlobs: LayoutBlob[] = (base?.layers ?? []).map((b) => ({
         digest: b.digest,
         size: b.size,
         open: () => registry.getBlob(parseReference(spec.base), b.digest, b.size),
       }));
-      await writeImageLayout(options.ociLayout, {
+      const image = {
         manifest: { bytes: manifest, mediaType: MEDIA_TYPES.imageManifest, digest },
         blobs: [...baseBlobs, ...blobs],
         refName: spec.version,
-      });
+      };
+      if (options.ociLayout !== undefined) await writeImageLayout(options.ociLayout, image);
+      if (options.ociArchive !== undefined) await writeImageArchive(options.ociArchive, image);
     }
     return {
       digest,

@@ -1,5 +1,6 @@
 export type { Challenge } from './auth-challenge.ts';
 export { parseChallenge } from './auth-challenge.ts';
+export { writeImageArchive } from './image-archive.ts';
 export type { LayoutBlob, LayoutImage } from './image-layout.ts';
 export { writeImageLayout } from './image-layout.ts';
 export type { Descriptor, ParsedManifest } from './manifest.ts';

@@ -13,6 +13,7 @@ import { registryCredentials } from '../registry-credentials.ts';
 interface BuildFlags {
   push?: string[];
   ociLayout?: string;
+  ociArchive?: string;
   compression?: string;
   cache?: boolean;
   updateBase?: boolean;
@@ -26,6 +27,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
     .argument('[dir]', 'source directory holding fixity.yaml', '.')
     .option('--push <ref...>', 'push to these references (the Fixity registry or any OCI registry)')
     .option('--oci-layout <dir>', 'also write an OCI image layout (umoci, skopeo oci:DIR)')
+    .option('--oci-archive <file>', 'also write the layout as one tar file (skopeo oci-archive:FILE)')
     .option('--compression <kind>', 'gzip or zstd', 'gzip')
     .option('--no-cache', 'rebuild every layer')
     .option('--update-base', 're-resolve the base image tag and re-pin it in fixity.lock')
@@ -58,6 +60,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
         ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
         ...(flags.push ? { push: flags.push } : {}),
         ...(flags.ociLayout ? { ociLayout: flags.ociLayout } : {}),
+        ...(flags.ociArchive ? { ociArchive: flags.ociArchive } : {}),
         onEvent: (e) => {
           if (e.kind === 'layer') {
             progress.set(
