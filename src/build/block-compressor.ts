@@ -9,7 +9,7 @@
  *   lost back-references across block edges.
  * - zstd: one frame from a single streaming compressor at level 3, fed the same blocks.
  * - none: the blocks as they are.
- * At most `concurrency` blocks (and their compressed forms) are held at once.
+ * Memory stays bounded: at most 2 × `concurrency` blocks (and their compressed forms) are held at once.
  */
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
@@ -36,8 +36,14 @@ export function createBlockCompressor(
   compression: Compression,
   options: { output: (bytes: Uint8Array) => Promise<void>; concurrency?: number },
 ): BlockCompressor {
-  const sink = createSink(compression, options.output, options.concurrency ?? availableParallelism());
-  let block = Buffer.allocUnsafe(BLOCK_SIZE);
+  const concurrency = Math.max(1, options.concurrency ?? availableParallelism());
+  // Blocks are reused once compressed: faulting in a fresh 1 MiB buffer per block costs more than copying it.
+  const spare: Buffer[] = [];
+  const recycle = (used: Buffer) => {
+    if (used.length === BLOCK_SIZE && spare.length <= 2 * concurrency) spare.push(used);
+  };
+  const sink = createSink(compression, options.output, { concurrency, recycle });
+  let block: Buffer = Buffer.allocUnsafe(BLOCK_SIZE);
   let filled = 0;
   return {
     async write(chunk) {
@@ -48,7 +54,7 @@ export function createBlockCompressor(
         offset += n;
         if (filled === BLOCK_SIZE) {
           const full = block;
-          block = Buffer.allocUnsafe(BLOCK_SIZE);
+          block = spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
           filled = 0;
           await sink.block(full);
         }
@@ -68,35 +74,65 @@ interface Sink {
   destroy(): void;
 }
 
-function createSink(compression: Compression, output: (bytes: Uint8Array) => Promise<void>, concurrency: number): Sink {
+type Output = (bytes: Uint8Array) => Promise<void>;
+type SinkOptions = { concurrency: number; recycle: (used: Buffer) => void };
+
+function createSink(compression: Compression, output: Output, options: SinkOptions): Sink {
   switch (compression) {
     case 'none':
-      return { block: output, end: async () => {}, destroy: () => {} };
+      return {
+        block: async (bytes) => {
+          await output(bytes);
+          options.recycle(bytes);
+        },
+        end: async () => {},
+        destroy: () => {},
+      };
     case 'gzip':
-      return gzipSink(output, Math.max(1, concurrency));
+      return gzipSink(output, options);
     case 'zstd':
-      return zstdSink(output);
+      return zstdSink(output, options);
   }
 }
 
-function gzipSink(output: (bytes: Uint8Array) => Promise<void>, concurrency: number): Sink {
-  const pending: Array<Promise<Buffer>> = [];
-  const flushOne = async () => output(await pending.shift()!);
+// At most `concurrency` members compress at once (the rest of the threadpool stays free for file reads), and
+// at most twice that many blocks are held; finished members are written in block order.
+function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
+  const queue: Array<{ member: Promise<Buffer>; settled: boolean }> = [];
+  let running = 0;
+  let freed: (() => void) | null = null;
+  const writeFront = async () => output(await queue.shift()!.member);
   return {
     async block(bytes) {
-      const member = gzipAsync(bytes, { level: GZIP_LEVEL });
-      member.catch(() => {}); // awaited in order below; this only keeps an early failure from being "unhandled"
-      pending.push(member);
-      if (pending.length >= concurrency) await flushOne();
+      while (queue.length > 0 && (queue[0]!.settled || queue.length >= 2 * concurrency)) await writeFront();
+      while (running >= concurrency) {
+        await new Promise<void>((resolve) => {
+          freed = resolve;
+        });
+      }
+      running++;
+      const item = { member: gzipAsync(bytes, { level: GZIP_LEVEL }), settled: false };
+      item.member
+        .then(
+          () => recycle(bytes),
+          () => {},
+        ) // a failure surfaces when the member is written
+        .finally(() => {
+          item.settled = true;
+          running--;
+          freed?.();
+          freed = null;
+        });
+      queue.push(item);
     },
     async end() {
-      while (pending.length > 0) await flushOne();
+      while (queue.length > 0) await writeFront();
     },
-    destroy: () => {}, // members in flight finish on the threadpool and are dropped with `pending`
+    destroy: () => {}, // members in flight finish on the threadpool and are dropped with `queue`
   };
 }
 
-function zstdSink(output: (bytes: Uint8Array) => Promise<void>): Sink {
+function zstdSink(output: Output, { recycle }: SinkOptions): Sink {
   const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
   const pumping = (async () => {
     for await (const bytes of zstd) await output(bytes as Buffer);
@@ -108,7 +144,7 @@ function zstdSink(output: (bytes: Uint8Array) => Promise<void>): Sink {
   stopped.catch(() => {});
   return {
     async block(bytes) {
-      if (zstd.write(bytes)) return;
+      if (zstd.write(bytes, () => recycle(bytes))) return;
       await Promise.race([new Promise((resolve) => zstd.once('drain', resolve)), stopped]);
     },
     async end() {

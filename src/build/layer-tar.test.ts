@@ -231,10 +231,13 @@ describe('writeLayer()', () => {
   });
 
   test('writeLayer() fails with SOURCE_CHANGED naming the file when it changed after collecting', async () => {
-    const changes: Array<[string, (path: string) => void]> = [
-      ['same size, other bytes', (p) => writeFileSync(p, 'HELLO')],
-      ['grew', (p) => writeFileSync(p, 'hello world')],
-      ['shrank', (p) => writeFileSync(p, 'he')],
+    // Small files are read whole ahead of time, large ones streamed: both paths check the content again.
+    const small = Buffer.from('hello');
+    const large = Buffer.alloc(600_000, 'large ');
+    const changes: Array<[string, (path: string, was: Buffer) => void]> = [
+      ['same size, other bytes', (p, was) => writeFileSync(p, Buffer.from(was).fill('X', 0, 3))],
+      ['grew', (p, was) => writeFileSync(p, Buffer.concat([was, Buffer.from('!')]))],
+      ['shrank', (p, was) => writeFileSync(p, was.subarray(1))],
       ['deleted', (p) => rmSync(p)],
       [
         'replaced by a symlink',
@@ -244,17 +247,19 @@ describe('writeLayer()', () => {
         },
       ],
     ];
-    for (const [what, change] of changes) {
-      const from = tree({ 'a.txt': 'hello', 'z.txt': 'z' });
-      const entries = await collectLayer({ from, to: '/app' });
-      change(join(from, 'a.txt'));
-      const dir = tempDir();
-      await assert.rejects(
-        writeLayer(entries, { mtime: EPOCH, compression: 'gzip', out: join(dir, 'layer') }),
-        (err) => isErrorWithCode(err, 'SOURCE_CHANGED') && err.message.includes(join(from, 'a.txt')),
-        what,
-      );
-      assert.deepEqual(readdirSync(dir), [], `${what}: no blob and no temporary file is left`);
+    for (const content of [small, large]) {
+      for (const [what, change] of changes) {
+        const from = tree({ 'a.txt': content, 'z.txt': 'z' });
+        const entries = await collectLayer({ from, to: '/app' });
+        change(join(from, 'a.txt'), content);
+        const dir = tempDir();
+        await assert.rejects(
+          writeLayer(entries, { mtime: EPOCH, compression: 'gzip', out: join(dir, 'layer') }),
+          (err) => isErrorWithCode(err, 'SOURCE_CHANGED') && err.message.includes(join(from, 'a.txt')),
+          `${content.length} bytes, ${what}`,
+        );
+        assert.deepEqual(readdirSync(dir), [], `${what}: no blob and no temporary file is left`);
+      }
     }
   });
 

@@ -62,11 +62,12 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
     throw failed(options.out, err);
   }
   const progress = { files: 0, bytesIn: 0, bytesOut: 0 };
-  const blobHash = createHash('sha256');
+  const blobHash = options.compression === 'none' ? null : createHash('sha256'); // else the blob is the tar
   const tarHash = createHash('sha256');
   const compressor = createBlockCompressor(options.compression, {
     output: async (bytes) => {
-      blobHash.update(bytes);
+      signal?.throwIfAborted();
+      blobHash?.update(bytes);
       for (let offset = 0; offset < bytes.byteLength; ) {
         offset += (await handle.write(bytes, offset, bytes.byteLength - offset)).bytesWritten;
       }
@@ -103,7 +104,8 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
   await Promise.allSettled([producing, consuming]);
   signal?.removeEventListener('abort', stop);
   try {
-    if (failure !== null) throw signal?.aborted ? signal.reason : (failure as { error: unknown }).error;
+    signal?.throwIfAborted(); // also when the abort came after the last byte: the caller asked to stop
+    if (failure !== null) throw (failure as { error: unknown }).error;
     await handle.close();
     await rename(tmp, options.out);
   } catch (err) {
@@ -114,7 +116,7 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
   options.onProgress?.({ ...progress });
   const diffId = `sha256:${tarHash.digest('hex')}` as const;
   return {
-    digest: `sha256:${blobHash.digest('hex')}`,
+    digest: blobHash === null ? diffId : `sha256:${blobHash.digest('hex')}`,
     size: progress.bytesOut,
     diffId,
     uncompressedSize: progress.bytesIn,

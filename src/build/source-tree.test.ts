@@ -214,6 +214,15 @@ describe('collectLayer()', () => {
     );
   });
 
+  test('collectLayer() throws NAME_INVALID when a symlink target is not UTF-8', async () => {
+    const from = tree({ 'ok.txt': 'x' });
+    symlinkSync(Buffer.from([0x61, 0xc3]), join(from, 'link'));
+    await assert.rejects(
+      collectLayer({ from, to: '/app' }),
+      (err) => isErrorWithCode(err, 'NAME_INVALID') && err.message.includes(join(from, 'link')),
+    );
+  });
+
   test('collectLayer() throws SOURCE_UNSUPPORTED naming the file when a FIFO is included', async () => {
     const from = tree({ 'ok.txt': 'x' });
     execFileSync('mkfifo', [join(from, 'pipe')]);

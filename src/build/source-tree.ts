@@ -8,9 +8,10 @@
  *   get `uid`/`gid` from the options (default 0/0).
  * - Modes: directories 0755; files 0755 when any execute bit is set, else 0644; symlinks 0777. The last
  *   matching `modes` glob (in object order) overrides a file's or directory's bits.
- * - Symlinks stay symlinks with their target text unchanged. A target that is absolute, or that leaves `from`
- *   (lexically, or on the host through other symlinks) is SOURCE_ESCAPE: in the image it would point at
- *   something this source does not hold. Dangling targets inside `from` are kept.
+ * - Symlinks stay symlinks with their target text unchanged, and are never followed. A target that is absolute,
+ *   or that leaves `from` (lexically, or on the host through other symlinks) is SOURCE_ESCAPE: in the image it
+ *   would point at something this source does not hold (see read-symlink-target.ts). Dangling targets inside
+ *   `from` are kept.
  * - Hardlinks: regular files sharing dev+ino (and the same normalised mode) are stored once. The bytewise-first
  *   path is the 'file'; later paths are 'hardlink' entries whose linkname is that path and which carry its
  *   digest and size (the tar header itself has size 0).
@@ -106,27 +107,10 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   const keys = new Map(entries.map((e) => [e, Buffer.from(e.path)]));
   entries.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
 
-  // Hardlinks: the bytewise-first path of an inode (with one mode) keeps the content.
   const stats = new Map(found.map((f) => [imagePath(f.rel), f.stat]));
-  const firsts = new Map<string, FileEntry>();
-  const targets: Array<{ entry: FileEntry; stat: BigIntStats }> = [];
-  const links: Array<{ entry: FileEntry; target: FileEntry }> = [];
-  for (const entry of entries) {
-    if (entry.type !== 'file') continue;
-    const st = stats.get(entry.path)!;
-    const key = `${st.dev}:${st.ino}:${entry.mode}`;
-    const first = st.nlink > 1n ? firsts.get(key) : undefined;
-    if (first === undefined) {
-      if (st.nlink > 1n) firsts.set(key, entry);
-      targets.push({ entry, stat: st });
-    } else {
-      entry.type = 'hardlink';
-      entry.linkname = first.path;
-      links.push({ entry, target: first });
-    }
-  }
-  await mapConcurrent(targets, HASH_CONCURRENCY, async ({ entry, stat }) => {
-    const { digest, size } = await hashSourceFile(entry.source!, stat, signal ? { signal } : {});
+  const { contents, links } = findHardlinks(entries, stats);
+  await mapConcurrent(contents, HASH_CONCURRENCY, async (entry) => {
+    const { digest, size } = await hashSourceFile(entry.source!, stats.get(entry.path)!, signal ? { signal } : {});
     entry.digest = digest;
     entry.size = size;
   });
@@ -135,6 +119,31 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
     entry.size = target.size;
   }
   return entries;
+}
+
+// Turns later paths of a shared inode into hardlinks: the bytewise-first path (with one mode) keeps the content.
+function findHardlinks(
+  sorted: FileEntry[],
+  stats: Map<string, BigIntStats>,
+): { contents: FileEntry[]; links: Array<{ entry: FileEntry; target: FileEntry }> } {
+  const firsts = new Map<string, FileEntry>();
+  const contents: FileEntry[] = [];
+  const links: Array<{ entry: FileEntry; target: FileEntry }> = [];
+  for (const entry of sorted) {
+    if (entry.type !== 'file') continue;
+    const st = stats.get(entry.path)!;
+    const key = `${st.dev}:${st.ino}:${entry.mode}`;
+    const first = st.nlink > 1n ? firsts.get(key) : undefined;
+    if (first === undefined) {
+      if (st.nlink > 1n) firsts.set(key, entry);
+      contents.push(entry);
+    } else {
+      entry.type = 'hardlink';
+      entry.linkname = first.path;
+      links.push({ entry, target: first });
+    }
+  }
+  return { contents, links };
 }
 
 async function walk(
