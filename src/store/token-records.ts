@@ -1,5 +1,6 @@
 import type { StoreDatabase } from './database.ts';
 import { appendEvent } from './events.ts';
+import type { TokenTable } from './schema.ts';
 
 export interface TokenRecord {
   id: string;
@@ -12,16 +13,7 @@ export interface TokenRecord {
   revokedAt: string | null;
 }
 
-type Row = {
-  id: string;
-  name: string;
-  hash: string;
-  scopes: string;
-  repos: string;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-};
+type Row = TokenTable;
 
 const toRecord = (r: Row): TokenRecord => ({
   id: r.id,
