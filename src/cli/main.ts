@@ -1,4 +1,5 @@
 // fixity: the command-line interface. Commands stay thin: flags → library options → call → render.
+import './threadpool.ts';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../main.ts';
 import { addBuildCommand } from './commands/build.ts';

@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
+import { createCoalescedSync } from './group-commit.ts';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { StoreError } from './store-error.ts';
@@ -13,6 +15,11 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface StoreDatabase {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /**
+   * Resolves once every transaction committed before the call is on stable storage. PostgreSQL commits
+   * are durable already; SQLite's WAL is fsync'd here, off the event loop, shared by concurrent callers.
+   */
+  durable(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,12 +63,18 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<StoreD
 function openSqlite(path: string): StoreDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const native = new DatabaseSync(path);
-  // FULL: a push acknowledged to a client survives power loss, not only a process crash.
+  // NORMAL, and durability from durable(): with FULL every COMMIT fsyncs the WAL synchronously on the
+  // event loop (node:sqlite is synchronous), which halved small-push throughput when measured (114 vs
+  // 232 pushes/s at concurrency 8). NORMAL commits write the WAL without fsync; durable() then fsyncs the
+  // WAL from the thread pool, coalesced, before anything is acknowledged. A checkpoint fsyncs the WAL
+  // before and the database after, so a commit is always in one of two fsync'd files.
   native.exec(
-    'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
+    'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
   );
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: toKyselySqlite(native) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  const durable =
+    path === ':memory:' ? async () => undefined : createCoalescedSync(() => syncFile(`${path}-wal`, path));
+  return { db, dialect: 'sqlite', durable, close: () => db.destroy() };
 }
 
 const STATEMENT_CACHE_LIMIT = 256;
@@ -127,7 +140,7 @@ async function openPostgres(url: string, schema: string | undefined): Promise<St
       cause: err,
     });
   });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return { db, dialect: 'postgres', durable: async () => undefined, close: () => db.destroy() };
 }
 
 /** A connection string with its password replaced, safe to log. */
@@ -139,4 +152,18 @@ function isOtherSchemaGone(err: unknown, ours: string | undefined): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   if (e?.code !== '3F000' || typeof e.message !== 'string') return false;
   return ours === undefined || !e.message.includes(`"${ours}"`);
+}
+
+// fsync through a fresh descriptor flushes the file's dirty pages whoever wrote them; a missing WAL (none
+// written yet, or reset) means the database file holds everything.
+async function syncFile(path: string, fallback: string): Promise<void> {
+  const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return open(fallback, 'r');
+    throw err;
+  });
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

@@ -53,7 +53,12 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
   // Tag order is bytewise everywhere (the spec's "lexical"); PostgreSQL's default collation is not.
   const bytewise = (column: string) =>
     dialect === 'postgres' ? sql<string>`${sql.ref(column)} collate "C"` : sql<string>`${sql.ref(column)}`;
-  const transaction = <T>(fn: (trx: Executor) => Promise<T>) => db.transaction().execute(fn);
+  // Every write is made durable before it is acknowledged (see StoreDatabase.durable).
+  const transaction = async <T>(fn: (trx: Executor) => Promise<T>): Promise<T> => {
+    const result = await db.transaction().execute(fn);
+    await store.durable();
+    return result;
+  };
 
   const ensureRepository = (trx: Executor, repo: string, at: string) =>
     trx

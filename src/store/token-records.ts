@@ -29,35 +29,42 @@ const toRecord = (r: Row): TokenRecord => ({
 /** Token rows (hashes only, never secrets); creation and revocation are events. */
 export function createTokenRecords(store: StoreDatabase) {
   const { db, dialect } = store;
+  const durably = async <T>(work: Promise<T>): Promise<T> => {
+    const result = await work;
+    await store.durable();
+    return result;
+  };
   return {
     async insert(token: TokenRecord, actor: string): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('tokens')
-          .values({
-            id: token.id,
-            name: token.name,
-            hash: token.hash,
-            scopes: JSON.stringify(token.scopes),
-            repos: JSON.stringify(token.repos),
-            created_at: token.createdAt,
-            expires_at: token.expiresAt,
-            revoked_at: null,
-          })
-          .execute();
-        await appendEvent(trx, dialect, {
-          kind: 'token.create',
-          actor,
-          at: token.createdAt,
-          detail: {
-            id: token.id,
-            name: token.name,
-            scopes: token.scopes,
-            repos: token.repos,
-            expiresAt: token.expiresAt,
-          },
-        });
-      });
+      await durably(
+        db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('tokens')
+            .values({
+              id: token.id,
+              name: token.name,
+              hash: token.hash,
+              scopes: JSON.stringify(token.scopes),
+              repos: JSON.stringify(token.repos),
+              created_at: token.createdAt,
+              expires_at: token.expiresAt,
+              revoked_at: null,
+            })
+            .execute();
+          await appendEvent(trx, dialect, {
+            kind: 'token.create',
+            actor,
+            at: token.createdAt,
+            detail: {
+              id: token.id,
+              name: token.name,
+              scopes: token.scopes,
+              repos: token.repos,
+              expiresAt: token.expiresAt,
+            },
+          });
+        }),
+      );
     },
     async findByHash(hash: string): Promise<TokenRecord | null> {
       const row = await db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
@@ -71,17 +78,19 @@ export function createTokenRecords(store: StoreDatabase) {
       return (await db.selectFrom('tokens').selectAll().orderBy('created_at').execute()).map(toRecord);
     },
     async revoke(id: string, at: string, actor: string): Promise<boolean> {
-      return db.transaction().execute(async (trx) => {
-        const r = await trx
-          .updateTable('tokens')
-          .set({ revoked_at: at })
-          .where('id', '=', id)
-          .where('revoked_at', 'is', null)
-          .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0) return false;
-        await appendEvent(trx, dialect, { kind: 'token.revoke', actor, at, detail: { id } });
-        return true;
-      });
+      return durably(
+        db.transaction().execute(async (trx) => {
+          const r = await trx
+            .updateTable('tokens')
+            .set({ revoked_at: at })
+            .where('id', '=', id)
+            .where('revoked_at', 'is', null)
+            .executeTakeFirst();
+          if (Number(r.numUpdatedRows) === 0) return false;
+          await appendEvent(trx, dialect, { kind: 'token.revoke', actor, at, detail: { id } });
+          return true;
+        }),
+      );
     },
   };
 }
