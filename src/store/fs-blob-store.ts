@@ -44,6 +44,8 @@ export interface AppendOptions {
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const READ_BUFFER = 1024 * 1024;
 const WRITE_BATCH = 1024 * 1024;
+// Large uploads start flushing to disk while they stream, so the fsync before acknowledging is short.
+const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
 
 /** Creates a BlobStore rooted at `root` (`root/blobs/<alg>/<hex>`, uploads in `root/uploads`). */
 export async function createFsBlobStore(root: string): Promise<BlobStore> {
@@ -135,6 +137,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     // close the descriptor itself before the truncate.)
     const fh = await open(path, 'r+');
     let inFlight: Promise<unknown> = Promise.resolve();
+    let syncing: Promise<void> | null = null;
+    let unsynced = 0;
     try {
       let batch: Uint8Array[] = [];
       let batchBytes = 0;
@@ -147,6 +151,17 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
         batch = [];
         batchBytes = 0;
         inFlight = writeAll(fh, buffers, at);
+        unsynced += at === position ? 0 : position - at;
+        if (unsynced >= EARLY_SYNC_BYTES && syncing === null) {
+          unsynced = 0;
+          const written = inFlight;
+          syncing = (async () => {
+            await written;
+            await fh.datasync();
+          })().finally(() => {
+            syncing = null;
+          });
+        }
       };
       await pipeline(
         source,
@@ -163,6 +178,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
           }
           if (batchBytes > 0) await flush();
           await inFlight;
+          await syncing;
         },
         signal === undefined ? {} : { signal },
       );
@@ -170,6 +186,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     } catch (err) {
       // A failed append leaves the session as it was, so the client can retry the chunk.
       await inFlight.catch(() => undefined);
+      await (syncing as Promise<void> | null)?.catch(() => undefined);
       hashes.delete(id);
       await fh.truncate(startSize).catch(() => undefined);
       throw err;
