@@ -3,7 +3,8 @@
 // refusals (secrets, bad specs).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -77,6 +78,25 @@ describe('build()', () => {
     const changed = await build(options(dir));
     assert.notEqual(changed.digest, cold.digest);
     assert.ok(!changed.layers[0]!.cached);
+  });
+
+  it('build() remembers file digests and clean scans unless --no-cache, and shrugs off a corrupt record', async () => {
+    const dir = join(work, 'remembered');
+    await cp(HELLO, dir, { recursive: true });
+    const bypass = join(work, 'cache-bypass');
+    const plain = await build(options(dir, { noCache: true, cacheDir: bypass }));
+    assert.deepEqual(await readdir(bypass), ['layers'], '--no-cache neither reads nor writes digests or scans');
+    const cacheDir = join(work, 'cache-remembered');
+    const first = await build(options(dir, { cacheDir }));
+    const records = [
+      ...(await readdir(join(cacheDir, 'files'))).map((f) => join(cacheDir, 'files', f)),
+      ...(await readdir(join(cacheDir, 'secrets'))).map((f) => join(cacheDir, 'secrets', f)),
+    ];
+    assert.equal(records.length, 2);
+    for (const record of records) await writeFile(record, '{"version":1,"entries":[["server.js"');
+    const second = await build(options(dir, { cacheDir }));
+    assert.deepEqual([first.digest, second.digest], [plain.digest, plain.digest]);
+    for (const record of records) assert.doesNotThrow(() => JSON.parse(readFileSync(record, 'utf8')));
   });
 
   it('build() pushes the image with provenance and SBOM referrers, and the pushed bytes match', async () => {

@@ -36,7 +36,9 @@ export function createBlockCompressor(
   compression: Compression,
   options: { output: (bytes: Uint8Array) => Promise<void>; concurrency?: number },
 ): BlockCompressor {
-  const concurrency = Math.max(1, options.concurrency ?? availableParallelism());
+  // Twice the cores: with only one member per core, each core sits idle between finishing a member and the
+  // main thread (busy reading files) handing it the next (measured: ~80 vs ~110 MB/s on 2 cores).
+  const concurrency = Math.max(1, options.concurrency ?? 2 * availableParallelism());
   // Blocks are reused once compressed: faulting in a fresh 1 MiB buffer per block costs more than copying it.
   const spare: Buffer[] = [];
   const recycle = (used: Buffer) => {
@@ -95,7 +97,7 @@ function createSink(compression: Compression, output: Output, options: SinkOptio
   }
 }
 
-// At most `concurrency` members compress at once (the rest of the threadpool stays free for file reads), and
+// At most `concurrency` members compress at once (files are read on the main thread, not the threadpool), and
 // at most twice that many blocks are held; finished members are written in block order.
 function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
   const queue: Array<{ member: Promise<Buffer>; settled: boolean }> = [];

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJSON, digestOf } from '../core/index.ts';
+import { canonicalJSON } from '../core/index.ts';
 import type { LayerDescriptor } from './image-config.ts';
 
 export interface CachedLayer extends LayerDescriptor {
@@ -23,10 +23,12 @@ export function createLayerCache(dir: string) {
       compression: string;
       toolVersion: string;
     }): string {
-      const entries = inputs.entries.map(({ source: _source, ...rest }) => rest);
-      return digestOf(canonicalJSON({ ...inputs, entries, node: process.versions.node.split('.')[0] })).slice(
-        'sha256:'.length,
-      );
+      // Entry by entry rather than one canonical document: a 100k-file layer is hashed in a fraction of the
+      // time. Each entry is its JSON without `source` (the host path), so a layer moved elsewhere still hits.
+      const { entries, ...rest } = inputs;
+      const hash = createHash('sha256').update(canonicalJSON({ ...rest, node: process.versions.node.split('.')[0] }));
+      for (const { source: _source, ...entry } of entries) hash.update(`\n${JSON.stringify(entry)}`);
+      return hash.digest('hex');
     },
     async get(key: string): Promise<CachedLayer | null> {
       try {

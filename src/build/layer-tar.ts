@@ -12,7 +12,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { pack as createPack } from 'tar-stream';
 import { MEDIA_TYPES } from '../oci/index.ts';
 import { type Compression, createBlockCompressor } from './block-compressor.ts';
 import { BuildError } from './build-error.ts';
@@ -75,34 +74,23 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
       options.onProgress?.({ ...progress });
     },
   });
-  const pack = createPack();
-  pack.on('error', () => {}); // the iteration below rethrows it
-  const stop = () => pack.destroy(signal?.reason);
-  signal?.addEventListener('abort', stop, { once: true });
-  const producing = packEntries(pack, entries, {
-    mtime: options.mtime,
-    ...(signal ? { signal } : {}),
-    onEntry: () => progress.files++,
-  });
-  const consuming = (async () => {
-    for await (const chunk of pack as AsyncIterable<Buffer>) {
-      tarHash.update(chunk);
-      progress.bytesIn += chunk.byteLength;
-      await compressor.write(chunk);
-    }
-    await compressor.end();
-  })();
-  // Whichever side fails first stops the other; its error is the one reported, once both have settled.
   let failure: { error: unknown } | null = null;
-  const stopAll = (error: unknown) => {
-    failure ??= { error };
-    pack.destroy(error as Error);
+  try {
+    await packEntries(entries, {
+      mtime: options.mtime,
+      ...(signal ? { signal } : {}),
+      onEntry: () => progress.files++,
+      output: async (chunk) => {
+        tarHash.update(chunk);
+        progress.bytesIn += chunk.byteLength;
+        await compressor.write(chunk);
+      },
+    });
+    await compressor.end();
+  } catch (error) {
+    failure = { error };
     compressor.destroy();
-  };
-  producing.catch(stopAll);
-  consuming.catch(stopAll);
-  await Promise.allSettled([producing, consuming]);
-  signal?.removeEventListener('abort', stop);
+  }
   try {
     signal?.throwIfAborted(); // also when the abort came after the last byte: the caller asked to stop
     if (failure !== null) throw (failure as { error: unknown }).error;

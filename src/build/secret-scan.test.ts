@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { EvidenceError } from './evidence-error.ts';
-import { formatFindings, SECRET_RULES, type SecretFinding, scanForSecrets } from './secret-scan.ts';
+import { PATTERN_RULES } from './secret-rules.ts';
+import {
+  cleanKey,
+  createSecretScanner,
+  formatFindings,
+  SECRET_RULES,
+  type SecretFinding,
+  scanForSecrets,
+} from './secret-scan.ts';
 
 // Fake secrets are built at run time from split prefixes and hashed bodies, so this file holds none literally.
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -265,6 +273,64 @@ describe('scanForSecrets()', () => {
       assert.equal(err.message, 'Cannot scan /app/gone.txt for secrets: ENOENT');
       return true;
     });
+  });
+
+  test('scanForSecrets() does not read content known clean, and remembers only content it found clean', async () => {
+    const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}` as const;
+    const [clean, secret, changed] = await stage({
+      '/app/clean.js': 'module.exports = 1;\n',
+      '/app/key.js': `const k = '${SECRETS.github}';\n`,
+      '/app/changed.js': 'changed since it was hashed\n',
+    });
+    const known = new Set([cleanKey('/app/known.js', digestOf('known'))]);
+    const files = [
+      { ...clean!, digest: digestOf('module.exports = 1;\n') },
+      { ...secret!, digest: digestOf(`const k = '${SECRETS.github}';\n`) },
+      { ...changed!, digest: digestOf('what was hashed') },
+      // Not on disk: reading it would throw FILE_UNREADABLE.
+      { path: '/app/known.js', source: join(root, 'not-there.js'), size: 5, digest: digestOf('known') },
+    ];
+    const before = [...known];
+    const findings = await scanForSecrets(files, { clean: known });
+    assert.deepEqual(
+      findings.map((f) => [f.path, f.rule]),
+      [['/app/key.js', 'github-token']],
+    );
+    assert.deepEqual([...known].sort(), [cleanKey('/app/clean.js', files[0]!.digest), ...before].sort());
+    assert.notEqual(cleanKey('/app/.env', digestOf('x')), cleanKey('/app/x.txt', digestOf('x')));
+  });
+
+  test('createSecretScanner() scans content handed to it and reads only the files it has not seen', async () => {
+    const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}` as const;
+    const leaked = `const k = '${SECRETS.github}';\n`;
+    const [onDisk] = await stage({ '/app/z.txt': `token ${SECRETS.npm}\n` });
+    const gone = (path: string, text: string) => ({ path, source: join(root, 'gone', path), size: text.length });
+    const seen = [
+      { ...gone('/app/a.js', leaked), digest: digestOf(leaked) },
+      { ...gone('/app/clean.js', 'x = 1;\n'), digest: digestOf('x = 1;\n') },
+      { ...gone('/app/copy-of-clean.js', 'x = 1;\n'), digest: digestOf('x = 1;\n') },
+    ];
+    const scanner = createSecretScanner();
+    scanner.scanContent(seen[0]!, Buffer.from(leaked));
+    scanner.scanContent(seen[1]!, Buffer.from('x = 1;\n'));
+    const findings = await scanner.finish([...seen, { ...onDisk!, digest: null }]);
+    assert.deepEqual(
+      findings.map((f) => [f.path, f.line, f.rule]),
+      [
+        ['/app/a.js', 1, 'github-token'],
+        ['/app/z.txt', 1, 'npm-token'],
+      ],
+    );
+  });
+
+  test('every rule anchor occurs in what the rule finds, so skipping text without anchors misses nothing', () => {
+    for (const [rule, , content] of positives) {
+      const { anchor, pattern } = PATTERN_RULES.find((r) => r.id === rule) ?? {};
+      if (anchor === undefined || pattern === undefined) continue;
+      for (const match of content.matchAll(new RegExp(pattern.source, pattern.flags))) {
+        assert.match(match[0], new RegExp(anchor.source, 'i'), rule);
+      }
+    }
   });
 
   test('scanForSecrets() stops when its signal is aborted', async () => {

@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { hash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { globToRegExp } from '../core/index.ts';
 import { EvidenceError } from './evidence-error.ts';
-import { mapConcurrent } from './map-concurrent.ts';
-import { ASSIGNMENT_RULE, isPlaceholder, PATTERN_RULES, shannonEntropy } from './secret-rules.ts';
+import { ANY_ANCHOR, ASSIGNMENT_RULE, isPlaceholder, PATTERN_RULES, shannonEntropy } from './secret-rules.ts';
+import { createYielder } from './source-file.ts';
 
 export { SECRET_RULES } from './secret-rules.ts';
 
@@ -28,11 +29,26 @@ export interface SecretScanOptions {
   /** Larger files are not scanned; default 5 MiB. */
   maxFileBytes?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** Contents already found clean by these rules (see scan-memo.ts): files it knows are not read again. */
+  clean?: CleanContents | undefined;
+}
+
+/** Port: keys (see `cleanKey`) of file contents in which the rules found nothing. */
+export interface CleanContents {
+  has(key: string): boolean;
+  add(key: string): void;
+}
+
+/** A file to scan; with its content digest, a clean result can be remembered and reused. */
+export interface ScannedFile {
+  path: string;
+  source: string;
+  size: number;
+  digest?: `sha256:${string}` | null | undefined;
 }
 
 const BINARY_PROBE = 8 * 1024;
 const MAX_ASSIGNMENT_LINE = 4096;
-const READ_CONCURRENCY = 16;
 // .env, app.env, .env.production, .npmrc, *.properties, config.json / config.yml …
 const ASSIGNMENT_FILE = /^(?:\.env(?:\..+)?|.+\.env|\.npmrc|.+\.properties|config\..+)$/;
 const SECRET_KEY = /secret|token|passw(?:or)?d|api[-_]?key|private|(?:^|[^a-z])_auth$/;
@@ -43,28 +59,73 @@ const SECRET_KEY = /secret|token|passw(?:or)?d|api[-_]?key|private|(?:^|[^a-z])_
  * Findings come sorted by path, line and rule, minus those the allowlist matches.
  */
 export async function scanForSecrets(
-  files: ReadonlyArray<{ path: string; source: string; size: number }>,
+  files: readonly ScannedFile[],
   options: SecretScanOptions = {},
 ): Promise<SecretFinding[]> {
+  return createSecretScanner(options).finish(files);
+}
+
+/** A scan that can take content already in memory, so a file read to hash it is not read again to scan it. */
+export interface SecretScanner {
+  /** Scans `bytes`, the content `file.digest` names (e.g. just hashed); it is not kept. */
+  scanContent(file: ScannedFile, bytes: Uint8Array): void;
+  /** Scans, reading them, the `files` not scanned through `scanContent` nor known clean; returns all findings. */
+  finish(files: readonly ScannedFile[]): Promise<SecretFinding[]>;
+}
+
+/** Creates a scanner; see `scanForSecrets` for what it finds. */
+export function createSecretScanner(options: SecretScanOptions = {}): SecretScanner {
   const maxFileBytes = options.maxFileBytes ?? 5 * 1024 * 1024;
   const allowed = compileAllowlist(options.allow ?? []);
-  const results = await mapConcurrent(files, READ_CONCURRENCY, async (file) => {
-    options.signal?.throwIfAborted();
-    if (file.size > maxFileBytes) return [];
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(file.source);
-    } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code ?? 'read failed';
-      throw new EvidenceError('FILE_UNREADABLE', `Cannot scan ${file.path} for secrets: ${reason}`, {
-        cause: err,
-        detail: { path: file.path },
-      });
+  const pause = createYielder(options.signal);
+  const findings: SecretFinding[] = [];
+  const cleanNow = new Set<string>(); // also spares identical copies of one content a second scan
+  const flagged = new Set<string>();
+  const id = (file: ScannedFile) => `${file.path}\n${file.source}`;
+  const knownClean = (key: string | null) => key !== null && (cleanNow.has(key) || options.clean?.has(key) === true);
+  const inspect = (file: ScannedFile, bytes: Uint8Array, key: string | null, digestChecked: boolean) => {
+    if (bytes.byteLength > maxFileBytes) return;
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const found = text.subarray(0, BINARY_PROBE).includes(0) ? [] : scanText(file.path, text.toString('utf8'));
+    if (found.length > 0) flagged.add(id(file));
+    // Remembered only for the bytes the digest names: a file that changed since it was hashed is not.
+    else if (key !== null && (digestChecked || `sha256:${hash('sha256', bytes)}` === file.digest)) {
+      cleanNow.add(key);
+      options.clean?.add(key);
     }
-    if (bytes.byteLength > maxFileBytes || bytes.subarray(0, BINARY_PROBE).includes(0)) return [];
-    return scanText(file.path, bytes.toString('utf8'), allowed);
-  });
-  return results.flat().sort((a, b) => compare(a.path, b.path) || a.line - b.line || compare(a.rule, b.rule));
+    for (const finding of found) if (!allowed(finding)) findings.push(finding);
+  };
+  return {
+    scanContent(file, bytes) {
+      const key = file.digest ? cleanKey(file.path, file.digest) : null;
+      if (file.size <= maxFileBytes && !knownClean(key)) inspect(file, bytes, key, true);
+    },
+    async finish(files) {
+      for (const file of files) {
+        await pause();
+        const key = file.digest ? cleanKey(file.path, file.digest) : null;
+        if (file.size > maxFileBytes || flagged.has(id(file)) || knownClean(key)) continue;
+        // Read synchronously for the reason given in source-file.ts.
+        let bytes: Buffer;
+        try {
+          bytes = readFileSync(file.source);
+        } catch (err) {
+          const reason = (err as NodeJS.ErrnoException).code ?? 'read failed';
+          throw new EvidenceError('FILE_UNREADABLE', `Cannot scan ${file.path} for secrets: ${reason}`, {
+            cause: err,
+            detail: { path: file.path },
+          });
+        }
+        inspect(file, bytes, key, false);
+      }
+      return findings.sort((a, b) => compare(a.path, b.path) || a.line - b.line || compare(a.rule, b.rule));
+    },
+  };
+}
+
+/** What a clean result depends on besides the rules: the content, and whether the assignment rule applies. */
+export function cleanKey(path: string, digest: `sha256:${string}`): string {
+  return ASSIGNMENT_FILE.test(posix.basename(path)) ? `${digest}+assignment` : digest;
 }
 
 /** One line per finding: `path:line  rule  description`. */
@@ -81,13 +142,14 @@ interface Hit {
 }
 
 // Rules run most specific first; a hit overlapping an earlier one is the same secret seen by a broader rule.
-function scanText(path: string, text: string, allowed: (finding: SecretFinding) => boolean): SecretFinding[] {
+// Findings are before the allowlist, so that a clean result does not depend on it.
+function scanText(path: string, text: string): SecretFinding[] {
   const hits: Hit[] = [];
   const offer = (hit: Hit) => {
     if (!hits.some((h) => hit.start < h.end && h.start < hit.end)) hits.push(hit);
   };
   const lineAt = lineLocator(text);
-  for (const rule of PATTERN_RULES) {
+  for (const rule of ANY_ANCHOR.test(text) ? PATTERN_RULES : []) {
     for (const match of text.matchAll(rule.pattern)) {
       const secret = match.slice(1).find((group) => group !== undefined) ?? match[0];
       if (isPlaceholder(secret) || (rule.minEntropy !== undefined && shannonEntropy(secret) < rule.minEntropy))
@@ -113,10 +175,7 @@ function scanText(path: string, text: string, allowed: (finding: SecretFinding) 
     });
   }
   const findings = new Map<string, SecretFinding>();
-  for (const { line, rule, description } of hits) {
-    const finding = { path, line, rule, description };
-    if (!allowed(finding)) findings.set(`${line}\0${rule}`, finding);
-  }
+  for (const { line, rule, description } of hits) findings.set(`${line}\0${rule}`, { path, line, rule, description });
   return [...findings.values()];
 }
 
@@ -145,11 +204,14 @@ function unquote(raw: string): { value: string; quoted: boolean } {
   return { value: value.replace(/\s+#.*$/, '').trim(), quoted: false };
 }
 
-/** Maps a character offset to its 1-based line number. */
+/** Maps a character offset to its 1-based line number; lines are found on first use, most texts need none. */
 function lineLocator(text: string): (offset: number) => number {
-  const starts: number[] = [];
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i);
+  let starts: number[] | null = null;
   return (offset) => {
+    if (starts === null) {
+      starts = [];
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i);
+    }
     let low = 0;
     let high = starts.length;
     while (low < high) {

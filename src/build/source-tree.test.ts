@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, link, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  link,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { isErrorWithCode } from '../core/index.ts';
+import { createManualClock, isErrorWithCode, systemClock } from '../core/index.ts';
+import { type DigestCache, openDigestCache } from './digest-cache.ts';
 import { collectLayer, type FileEntry } from './source-tree.ts';
 
 const dirs: string[] = [];
@@ -291,5 +302,91 @@ describe('collectLayer()', () => {
     const controller = new AbortController();
     controller.abort(new Error('stop'));
     await assert.rejects(collectLayer({ from, to: '/app' }, { signal: controller.signal }), /stop/);
+  });
+});
+
+describe('collectLayer() with remembered digests', () => {
+  const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}` as const;
+  const later = () => createManualClock(Date.now() + 3_600_000); // every file is older than the racy window
+
+  test('collectLayer() takes a known digest without reading the file when the cache has it', async () => {
+    const from = tree({ 'a.txt': 'real a', 'b/c.txt': 'real c' });
+    await promisify(link)(join(from, 'a.txt'), join(from, 'z-link'));
+    const told = `sha256:${'f'.repeat(64)}` as const;
+    const asked: string[] = [];
+    const digests: DigestCache = {
+      get: (path, stamp) => {
+        asked.push(path);
+        assert.equal(stamp.size, 6n);
+        return told;
+      },
+      set: () => assert.fail('nothing was hashed, so nothing is recorded'),
+    };
+    const entries = await collectLayer({ from, to: '/app' }, { digests });
+    assert.deepEqual(asked.sort(), [join(from, 'a.txt'), join(from, 'b/c.txt')]);
+    assert.deepEqual(
+      entries.filter((e) => e.digest !== null).map((e) => [e.path, e.digest, e.size]),
+      [
+        ['app/a.txt', told, 6],
+        ['app/b/c.txt', told, 6],
+        ['app/z-link', told, 6],
+      ],
+    );
+  });
+
+  test('collectLayer() shows onContent the bytes of each file it hashed, and none it took from the cache', async () => {
+    const from = tree({ 'a.txt': 'alpha', 'b/big.bin': 'b'.repeat(2 << 20), 'c.txt': 'gamma' });
+    const known = sha256('gamma');
+    const digests: DigestCache = { get: (path) => (path.endsWith('c.txt') ? known : null), set: () => {} };
+    const seen: Array<[string, string | null, number]> = [];
+    await collectLayer(
+      { from, to: '/app' },
+      { digests, onContent: (entry, content) => seen.push([entry.path, entry.digest, content.byteLength]) },
+    );
+    assert.deepEqual(seen, [
+      ['app/a.txt', sha256('alpha'), 5],
+      ['app/b/big.bin', sha256('b'.repeat(2 << 20)), 2 << 20],
+    ]);
+  });
+
+  test('collectLayer() reads no file of an unchanged tree the second time and lists the same entries', async () => {
+    const from = tree({ 'a.txt': 'a', 'b/c.txt': 'c', 'b/d/e.bin': 'e'.repeat(3 << 20) });
+    const cacheDir = tempDir();
+    const plain = await collectLayer({ from, to: '/app' });
+    const first = await openDigestCache(cacheDir, from, { clock: later() });
+    assert.deepEqual(await collectLayer({ from, to: '/app' }, { digests: first }), plain);
+    assert.deepEqual(first.counts(), { hits: 0, misses: 3 });
+    await first.save();
+    const second = await openDigestCache(cacheDir, from, { clock: later() });
+    assert.deepEqual(await collectLayer({ from, to: '/app' }, { digests: second }), plain);
+    assert.deepEqual(second.counts(), { hits: 3, misses: 0 });
+  });
+
+  test('collectLayer() hashes a file again when it changed in place with the same size and a new mtime', async () => {
+    const from = tree({ 'same.txt': 'before', 'other.txt': 'other' });
+    const cacheDir = tempDir();
+    const first = await openDigestCache(cacheDir, from, { clock: later() });
+    await collectLayer({ from, to: '/app' }, { digests: first });
+    await first.save();
+    const { mtime } = statSync(join(from, 'same.txt'));
+    writeFileSync(join(from, 'same.txt'), 'after!');
+    utimesSync(join(from, 'same.txt'), mtime, new Date(mtime.getTime() + 5000));
+    const second = await openDigestCache(cacheDir, from, { clock: later() });
+    const entries = await collectLayer({ from, to: '/app' }, { digests: second });
+    assert.equal(byPath(entries, 'app/same.txt').digest, sha256('after!'));
+    assert.equal(byPath(entries, 'app/other.txt').digest, sha256('other'));
+    assert.deepEqual(second.counts(), { hits: 1, misses: 1 });
+  });
+
+  test('collectLayer() hashes again files written within seconds of the build that recorded them', async () => {
+    const from = tree({ 'fresh.txt': 'just written' });
+    const cacheDir = tempDir();
+    const first = await openDigestCache(cacheDir, from, { clock: systemClock });
+    await collectLayer({ from, to: '/app' }, { digests: first });
+    await first.save();
+    const second = await openDigestCache(cacheDir, from, { clock: systemClock });
+    const entries = await collectLayer({ from, to: '/app' }, { digests: second });
+    assert.equal(byPath(entries, 'app/fresh.txt').digest, sha256('just written'));
+    assert.deepEqual(second.counts(), { hits: 0, misses: 1 });
   });
 });

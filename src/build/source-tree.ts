@@ -17,15 +17,18 @@
  *   digest and size (the tar header itself has size 0).
  * - Errors: names that are not UTF-8 are NAME_INVALID, sockets/FIFOs/devices SOURCE_UNSUPPORTED, unreadable
  *   files SOURCE_UNREADABLE, files that change while being hashed SOURCE_CHANGED. Excluded paths are never read.
+ * - With `digests` (see digest-cache.ts), a file whose stamp the cache vouches for takes the remembered digest
+ *   and is not read; every file hashed is recorded there.
  */
 import { isUtf8 } from 'node:buffer';
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { BuildError, toSourceError } from './build-error.ts';
-import { mapConcurrent } from './map-concurrent.ts';
+import type { DigestCache } from './digest-cache.ts';
 import { readSymlinkTarget } from './read-symlink-target.ts';
-import { hashSourceFile } from './source-file.ts';
+import { createYielder, hashSourceFile } from './source-file.ts';
 import { compileSourceGlob, type SourceGlob } from './source-glob.ts';
 
 export interface LayerSource {
@@ -45,6 +48,10 @@ export interface CollectOptions {
   uid?: number;
   gid?: number;
   signal?: AbortSignal;
+  /** Digests remembered from earlier builds: files whose stamp is unchanged are not read again. */
+  digests?: DigestCache;
+  /** Sees the content of each file hashed whole (up to 8 MiB), digest set, before its buffer is reused. */
+  onContent?: (entry: FileEntry, content: Buffer) => void;
 }
 
 export interface FileEntry {
@@ -72,7 +79,6 @@ interface Found {
   kind: 'file' | 'directory' | 'symlink';
 }
 
-const HASH_CONCURRENCY = 8;
 const MAX_ID = 0xfffffffe;
 
 /** Lists a layer's entries, sorted and normalised, with file digests; see the top of this file for the rules. */
@@ -89,7 +95,8 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
     mode: checkMode(g, mode),
   }));
   const root = await openRoot(layer.from);
-  const found = await walk(root, { include, exclude, signal });
+  const pause = createYielder(signal);
+  const found = await walk(root, { include, exclude, pause });
 
   const prefix = to.join('/');
   const imagePath = (rel: string) => (prefix === '' ? rel : `${prefix}/${rel}`);
@@ -98,22 +105,34 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
     mode: 0o755,
     ...(i === to.length - 1 ? { uid, gid } : {}),
   }));
+  const stats = new Map<FileEntry, BigIntStats>();
   for (const f of found) {
     const entry: FileEntry = { ...blank(imagePath(f.rel), f.kind), uid, gid, mode: normalMode(f, modes) };
     if (f.kind === 'symlink') entry.linkname = await readSymlinkTarget(root, f);
-    if (f.kind === 'file') entry.source = f.host;
+    if (f.kind === 'file') {
+      entry.source = f.host;
+      stats.set(entry, f.stat);
+    }
     entries.push(entry);
   }
-  const keys = new Map(entries.map((e) => [e, Buffer.from(e.path)]));
-  entries.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
+  sortBytewise(entries);
 
-  const stats = new Map(found.map((f) => [imagePath(f.rel), f.stat]));
   const { contents, links } = findHardlinks(entries, stats);
-  await mapConcurrent(contents, HASH_CONCURRENCY, async (entry) => {
-    const { digest, size } = await hashSourceFile(entry.source!, stats.get(entry.path)!, signal ? { signal } : {});
-    entry.digest = digest;
-    entry.size = size;
-  });
+  for (const entry of contents) {
+    await pause();
+    const stamp = stats.get(entry)!;
+    const known = options.digests?.get(entry.source!, stamp) ?? null;
+    if (known !== null) {
+      entry.digest = known;
+      entry.size = Number(stamp.size);
+      continue;
+    }
+    const hashed = hashSourceFile(entry.source!, stamp);
+    options.digests?.set(entry.source!, hashed.stat, hashed.digest);
+    entry.digest = hashed.digest;
+    entry.size = hashed.size;
+    if (hashed.content !== null) options.onContent?.(entry, hashed.content);
+  }
   for (const { entry, target } of links) {
     entry.digest = target.digest;
     entry.size = target.size;
@@ -121,21 +140,32 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   return entries;
 }
 
+// UTF-8 byte order. JavaScript compares UTF-16 code units, which agrees with it unless a string holds a
+// surrogate or a code unit at or above U+E000; only then are the bytes compared.
+function sortBytewise(entries: FileEntry[]): void {
+  if (!entries.some((e) => /[\uD800-\uFFFF]/.test(e.path))) {
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return;
+  }
+  const keys = new Map(entries.map((e) => [e, Buffer.from(e.path)]));
+  entries.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
+}
+
 // Turns later paths of a shared inode into hardlinks: the bytewise-first path (with one mode) keeps the content.
 function findHardlinks(
   sorted: FileEntry[],
-  stats: Map<string, BigIntStats>,
+  stats: Map<FileEntry, BigIntStats>,
 ): { contents: FileEntry[]; links: Array<{ entry: FileEntry; target: FileEntry }> } {
   const firsts = new Map<string, FileEntry>();
   const contents: FileEntry[] = [];
   const links: Array<{ entry: FileEntry; target: FileEntry }> = [];
   for (const entry of sorted) {
     if (entry.type !== 'file') continue;
-    const st = stats.get(entry.path)!;
-    const key = `${st.dev}:${st.ino}:${entry.mode}`;
-    const first = st.nlink > 1n ? firsts.get(key) : undefined;
+    const st = stats.get(entry)!;
+    const key = st.nlink > 1n ? `${st.dev}:${st.ino}:${entry.mode}` : null;
+    const first = key === null ? undefined : firsts.get(key);
     if (first === undefined) {
-      if (st.nlink > 1n) firsts.set(key, entry);
+      if (key !== null) firsts.set(key, entry);
       contents.push(entry);
     } else {
       entry.type = 'hardlink';
@@ -146,39 +176,38 @@ function findHardlinks(
   return { contents, links };
 }
 
+// Synchronous reads, like source-file.ts: per-call thread-pool round trips cost more than the calls.
 async function walk(
   root: string,
-  rules: { include: SourceGlob[]; exclude: SourceGlob[]; signal: AbortSignal | undefined },
+  rules: { include: SourceGlob[]; exclude: SourceGlob[]; pause: () => Promise<void> | undefined },
 ): Promise<Found[]> {
   const out: Found[] = [];
   // Returns whether anything below `dirHost` was kept, so a directory is kept when it holds kept entries.
   const visit = async (dirHost: string, dirRel: string, included: boolean): Promise<boolean> => {
-    rules.signal?.throwIfAborted();
+    await rules.pause();
     let names: Buffer[];
     try {
-      names = await readdir(dirHost, { encoding: 'buffer' });
+      names = readdirSync(dirHost, { encoding: 'buffer' });
     } catch (err) {
       throw toSourceError(err, dirHost, 'read directory');
     }
-    const children = await Promise.all(
-      names.map(async (raw) => {
-        if (!isUtf8(raw)) {
-          throw new BuildError(
-            'NAME_INVALID',
-            `Cannot package ${dirHost}/${escaped(raw)}: its name is not valid UTF-8; rename it`,
-            {
-              detail: { path: `${dirHost}/${escaped(raw)}` },
-            },
-          );
-        }
-        const host = `${dirHost}/${raw.toString('utf8')}`;
-        try {
-          return { host, name: raw.toString('utf8'), stat: await lstat(host, { bigint: true }) };
-        } catch (err) {
-          throw toSourceError(err, host, 'inspect');
-        }
-      }),
-    );
+    const children = names.map((raw) => {
+      if (!isUtf8(raw)) {
+        throw new BuildError(
+          'NAME_INVALID',
+          `Cannot package ${dirHost}/${escaped(raw)}: its name is not valid UTF-8; rename it`,
+          {
+            detail: { path: `${dirHost}/${escaped(raw)}` },
+          },
+        );
+      }
+      const host = `${dirHost}/${raw.toString('utf8')}`;
+      try {
+        return { host, name: raw.toString('utf8'), stat: lstatSync(host, { bigint: true }) };
+      } catch (err) {
+        throw toSourceError(err, host, 'inspect');
+      }
+    });
     let kept = false;
     for (const { host, name, stat } of children) {
       const rel = dirRel === '' ? name : `${dirRel}/${name}`;

@@ -29,7 +29,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
     .option('--oci-layout <dir>', 'also write an OCI image layout (umoci, skopeo oci:DIR)')
     .option('--oci-archive <file>', 'also write the layout as one tar file (skopeo oci-archive:FILE)')
     .option('--compression <kind>', 'gzip or zstd', 'gzip')
-    .option('--no-cache', 'rebuild every layer')
+    .option('--no-cache', 'rebuild every layer, and hash and scan every file again')
     .option('--update-base', 're-resolve the base image tag and re-pin it in fixity.lock')
     .option(
       '--check',

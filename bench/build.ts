@@ -1,0 +1,162 @@
+/**
+ * `fixity build` of a realistic node_modules (~90k files, ~270 MB) against GNU tar piped to gzip and to pigz,
+ * side by side in one run, cold and warm, with peak memory.
+ *
+ *   npm run bench:build -- [--repeat N] [--json]
+ *
+ * Progress goes to stderr; the table (or, with --json, one JSON document) goes to stdout. Every measurement
+ * is preceded by reading the tree once, so all of them start from a warm page cache.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { hasCommand, median, run } from './build-lib/run.ts';
+import { ensureTree } from './build-lib/tree.ts';
+
+const repoRoot = resolve(import.meta.dirname, '..');
+const workDir = join(repoRoot, 'bench', '.work', 'build');
+const CLI = [process.execPath, join(repoRoot, 'src', 'cli', 'main.ts')];
+const TAR = 'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c node_modules';
+
+const log = (message: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+};
+
+function parseOptions(): { repeat: number; json: boolean } {
+  const { values } = parseArgs({
+    options: { repeat: { type: 'string', default: '1' }, json: { type: 'boolean', default: false } },
+  });
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat <= 0) throw new Error(`--repeat must be a positive integer`);
+  return { repeat, json: values.json };
+}
+
+type Key = 'tarGzip' | 'tarPigz' | 'cold' | 'prime' | 'warm' | 'coldZstd';
+const LABELS: Record<Key, string> = {
+  tarGzip: 'tar | gzip -6 -n',
+  tarPigz: 'tar | pigz -6 -n (all cores)',
+  cold: 'fixity build --no-cache (cold)',
+  prime: 'fixity build, empty cache (fills it)',
+  warm: 'fixity build, warm cache, nothing changed',
+  coldZstd: 'fixity build --no-cache --compression zstd',
+};
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const tree = await ensureTree(join(workDir, 'tree'), log);
+  const pigz = await hasCommand('pigz');
+  if (!pigz) log('pigz is not installed (apt-get install -y pigz); its row is left out');
+  const samples: Record<Key, Array<{ seconds: number; peakMiB: number | null }>> = {
+    tarGzip: [],
+    tarPigz: [],
+    cold: [],
+    prime: [],
+    warm: [],
+    coldZstd: [],
+  };
+  const digests = new Set<string>();
+  const warmPageCache = () => run(`cd ${tree.dir} && ${TAR} | cat > /dev/null`);
+  const fixity = async (key: Key, cacheHome: string, flags: string[]) => {
+    await warmPageCache();
+    log(`${LABELS[key]}`);
+    const r = await run([...CLI, 'build', tree.dir, '--json', ...flags], { XDG_CACHE_HOME: cacheHome });
+    samples[key].push(r);
+    if (key !== 'coldZstd') digests.add((JSON.parse(r.stdout) as { digest: string }).digest);
+  };
+  for (let i = 0; i < options.repeat; i++) {
+    log(`run ${i + 1}/${options.repeat}`);
+    await warmPageCache();
+    log(LABELS.tarGzip);
+    samples.tarGzip.push(await run(`cd ${tree.dir} && ${TAR} | gzip -6 -n > /dev/null`));
+    if (pigz) {
+      await warmPageCache();
+      log(LABELS.tarPigz);
+      samples.tarPigz.push(await run(`cd ${tree.dir} && ${TAR} | pigz -6 -n > /dev/null`));
+    }
+    const cacheHome = await mkdtemp(join(workDir, 'cache-'));
+    try {
+      await fixity('cold', cacheHome, ['--no-cache']);
+      await rm(cacheHome, { recursive: true, force: true });
+      await fixity('prime', cacheHome, []);
+      await fixity('warm', cacheHome, []);
+      await rm(cacheHome, { recursive: true, force: true });
+      await fixity('coldZstd', cacheHome, ['--no-cache', '--compression', 'zstd']);
+    } finally {
+      await rm(cacheHome, { recursive: true, force: true });
+    }
+  }
+  if (digests.size !== 1) throw new Error(`cold, primed and warm builds gave different digests: ${[...digests]}`);
+
+  const seconds = (key: Key) => (samples[key].length > 0 ? median(samples[key].map((s) => s.seconds)) : null);
+  const peak = (key: Key) => {
+    const values = samples[key].map((s) => s.peakMiB).filter((v): v is number => v !== null);
+    return values.length > 0 ? median(values) : null;
+  };
+  const ratio = (a: number | null, b: number | null) => (a === null || b === null ? null : a / b);
+  const peakMiB = Math.max(...(['cold', 'prime', 'warm'] as const).map((k) => peak(k) ?? 0));
+  const targets = [
+    {
+      name: 'cold / (tar | gzip)',
+      value: ratio(seconds('cold'), seconds('tarGzip')),
+      target: '≤ 0.6',
+      met: (v: number) => v <= 0.6,
+    },
+    {
+      name: 'cold / (tar | pigz)',
+      value: ratio(seconds('cold'), seconds('tarPigz')),
+      target: '≤ 1.0',
+      met: (v: number) => v <= 1.0,
+    },
+    {
+      name: 'cold / warm',
+      value: ratio(seconds('cold'), seconds('warm')),
+      target: '≥ 20',
+      met: (v: number) => v >= 20,
+    },
+    { name: 'peak memory, MiB', value: peakMiB > 0 ? peakMiB : null, target: '< 300', met: (v: number) => v < 300 },
+  ].map((t) => ({ name: t.name, value: t.value, target: t.target, met: t.value === null ? null : t.met(t.value) }));
+
+  const machine = {
+    date: new Date().toISOString(),
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+  };
+  const command = `npm run bench:build -- --repeat ${options.repeat}${options.json ? ' --json' : ''}`;
+  const measurements = (Object.keys(LABELS) as Key[])
+    .filter((key) => samples[key].length > 0)
+    .map((key) => ({ key, label: LABELS[key], seconds: seconds(key), peakMiB: peak(key), runs: samples[key] }));
+  if (options.json) {
+    const tree_ = { files: tree.files, directories: tree.directories, bytes: tree.bytes };
+    process.stdout.write(
+      `${JSON.stringify({ command, machine, tree: tree_, digest: [...digests][0], measurements, targets }, null, 2)}\n`,
+    );
+    return;
+  }
+  const fmt = (v: number | null, digits = 2) => (v === null ? 'n/a' : v.toFixed(digits));
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  const lines = [
+    `${command}`,
+    `${machine.date}  ${machine.cpus} × ${machine.cpu}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`,
+    `tree: ${tree.files.toLocaleString('en-US')} files, ${tree.directories.toLocaleString('en-US')} directories, ${(tree.bytes / 1e6).toFixed(0)} MB; medians of ${options.repeat}`,
+    '',
+    '| measurement | seconds | peak RSS MiB |',
+    '|---|---:|---:|',
+    ...measurements.map((m) => `| ${cell(m.label)} | ${fmt(m.seconds)} | ${fmt(m.peakMiB, 0)} |`),
+    '',
+    '| ratio | value | target | met |',
+    '|---|---:|---|---|',
+    ...targets.map(
+      (t) => `| ${t.name} | ${fmt(t.value)} | ${t.target} | ${t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'} |`,
+    ),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((error: unknown) => {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+});

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createManualClock } from '../core/index.ts';
+import { type FileDigest, openDigestCache, RACY_MS } from './digest-cache.ts';
+import type { FileStamp } from './source-file.ts';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fixity-digests-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const ROOT = '/src/app';
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+const ns = (ms: number) => BigInt(ms) * 1_000_000n;
+const D1 = `sha256:${'1'.repeat(64)}` as FileDigest;
+const D2 = `sha256:${'2'.repeat(64)}` as FileDigest;
+/** A stamp for a file last changed `ageMs` before NOW. */
+const stamp = (ageMs: number, extra: Partial<FileStamp> = {}): FileStamp => ({
+  dev: 2049n,
+  ino: 77n,
+  size: 5n,
+  mtimeNs: ns(NOW - ageMs),
+  ctimeNs: ns(NOW - ageMs),
+  ...extra,
+});
+
+/** Records `entries` in a session at NOW, saves, and reopens at `reopenAt`. */
+async function recorded(dir: string, entries: Array<[string, FileStamp, FileDigest]>, reopenAt = NOW + 60_000) {
+  const first = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW) });
+  for (const [path, s, digest] of entries) first.set(path, s, digest);
+  await first.save();
+  return openDigestCache(dir, ROOT, { clock: createManualClock(reopenAt) });
+}
+
+describe('openDigestCache()', () => {
+  test('openDigestCache() returns the recorded digest when the stamp is unchanged and old enough', async () => {
+    const dir = tempDir();
+    const cache = await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), D1);
+    assert.deepEqual(cache.counts(), { hits: 1, misses: 0 });
+  });
+
+  test('openDigestCache() misses when dev, ino, size, mtime or ctime changed, or the path is unknown', async () => {
+    const dir = tempDir();
+    const cache = await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    const old = stamp(60_000);
+    for (const changed of [
+      { dev: 2050n },
+      { ino: 78n },
+      { size: 6n },
+      { mtimeNs: old.mtimeNs + 1n },
+      { ctimeNs: old.ctimeNs + 1n },
+    ]) {
+      assert.equal(
+        cache.get(`${ROOT}/a.js`, { ...old, ...changed }),
+        null,
+        JSON.stringify(changed, (_, v) => `${v}`),
+      );
+    }
+    assert.equal(cache.get(`${ROOT}/b.js`, old), null);
+    assert.deepEqual(cache.counts(), { hits: 0, misses: 6 });
+  });
+
+  test('openDigestCache() does not trust a file changed within RACY_MS of the session that hashed it', async () => {
+    const dir = tempDir();
+    const racy = stamp(RACY_MS - 1);
+    const ctimeRacy = { ...stamp(60_000), ctimeNs: ns(NOW - 10) };
+    const settled = stamp(RACY_MS + 1);
+    const cache = await recorded(dir, [
+      [`${ROOT}/racy`, racy, D1],
+      [`${ROOT}/ctime-racy`, ctimeRacy, D1],
+      [`${ROOT}/settled`, settled, D2],
+    ]);
+    assert.equal(cache.get(`${ROOT}/racy`, racy), null);
+    assert.equal(cache.get(`${ROOT}/ctime-racy`, ctimeRacy), null);
+    assert.equal(cache.get(`${ROOT}/settled`, settled), D2);
+  });
+
+  test('openDigestCache() trusts a racy entry once a later session has hashed it again', async () => {
+    const dir = tempDir();
+    const racy = stamp(100);
+    const second = await recorded(dir, [[`${ROOT}/f`, racy, D1]], NOW + 10_000);
+    assert.equal(second.get(`${ROOT}/f`, racy), null);
+    second.set(`${ROOT}/f`, racy, D1); // what collectLayer does after hashing it again
+    await second.save();
+    const third = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 20_000) });
+    assert.equal(third.get(`${ROOT}/f`, racy), D1);
+  });
+
+  test('openDigestCache() ignores a cache file that is corrupt, truncated or of another shape', async () => {
+    const dir = tempDir();
+    await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    const [file] = readdirSync(dir);
+    const good = readFileSync(join(dir, file!), 'utf8');
+    const bad = [
+      'not json',
+      good.slice(0, good.length - 5),
+      'null',
+      JSON.stringify({ ...JSON.parse(good), version: 99 }),
+      JSON.stringify({ ...JSON.parse(good), root: '/elsewhere' }),
+      good.replace(/"[0-9a-f]{64}"/, '"zz"'),
+      good.replace(/\]\]/, ',7]]'),
+    ];
+    for (const content of bad) {
+      writeFileSync(join(dir, file!), content);
+      const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
+      assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), null, content.slice(0, 40));
+    }
+  });
+
+  test('save() keeps only the entries this build used, writes atomically, and skips an unchanged file', async () => {
+    const dir = tempDir();
+    const cache = await recorded(dir, [
+      [`${ROOT}/kept`, stamp(60_000), D1],
+      [`${ROOT}/deleted`, stamp(60_000), D2],
+    ]);
+    assert.equal(cache.get(`${ROOT}/kept`, stamp(60_000)), D1);
+    await cache.save();
+    const [file] = readdirSync(dir);
+    assert.deepEqual(readdirSync(dir), [file], 'no temporary file is left');
+    const again = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 120_000) });
+    assert.equal(again.get(`${ROOT}/deleted`, stamp(60_000)), null);
+    assert.equal(again.get(`${ROOT}/kept`, stamp(60_000)), D1);
+    writeFileSync(join(dir, file!), readFileSync(join(dir, file!), 'utf8').replace('"version"', ' "version"'));
+    const marked = readFileSync(join(dir, file!), 'utf8');
+    const unchanged = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 180_000) });
+    unchanged.get(`${ROOT}/kept`, stamp(60_000));
+    await unchanged.save();
+    assert.equal(readFileSync(join(dir, file!), 'utf8'), marked, 'a build that changed nothing does not rewrite');
+  });
+});

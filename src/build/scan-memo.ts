@@ -1,0 +1,62 @@
+/**
+ * Remembers which file contents the secret scan found clean, so a warm rebuild does not read unchanged files
+ * to scan them again. Keys name content by digest (see `cleanKey` in secret-scan.ts), and the file is named by
+ * the source root and the scanner's own code: any change to the rules or the scanning starts a fresh memo.
+ * A build saves only the keys it used (nothing when those are all it knew). The file is replaced atomically;
+ * one that cannot be read or parsed is ignored.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestOf } from '../core/index.ts';
+import type { CleanContents } from './secret-scan.ts';
+import { writeFileAtomic } from './write-file-atomic.ts';
+
+export interface ScanMemo extends CleanContents {
+  save(): Promise<void>;
+  /** Files skipped as known clean, and files scanned, since opening. */
+  counts(): { hits: number; misses: number };
+}
+
+const VERSION = 1;
+const SCANNER = ['./secret-scan.ts', './secret-rules.ts'].map((p) => new URL(p, import.meta.url));
+
+/** Opens the memo of the build whose source is `root`, under `dir`. */
+export async function openScanMemo(dir: string, root: string): Promise<ScanMemo> {
+  const code = await Promise.all(SCANNER.map((url) => readFile(url, 'utf8')));
+  const file = join(dir, `${digestOf(JSON.stringify([VERSION, root, ...code])).slice('sha256:'.length)}.json`);
+  const known = await load(file);
+  const used = new Set<string>();
+  let hits = 0;
+  let misses = 0;
+  let added = false;
+  return {
+    has(key) {
+      if (!known.has(key)) {
+        misses++;
+        return false;
+      }
+      hits++;
+      used.add(key);
+      return true;
+    },
+    add(key) {
+      used.add(key);
+      added = true;
+    },
+    async save() {
+      if (!added && used.size === known.size) return;
+      await writeFileAtomic(file, JSON.stringify({ version: VERSION, clean: [...used] }));
+    },
+    counts: () => ({ hits, misses }),
+  };
+}
+
+async function load(file: string): Promise<Set<string>> {
+  try {
+    const { version, clean } = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; clean?: unknown };
+    if (version === VERSION && Array.isArray(clean) && clean.every((k) => typeof k === 'string')) return new Set(clean);
+  } catch {
+    // missing or corrupt: start over
+  }
+  return new Set();
+}
