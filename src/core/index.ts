@@ -16,3 +16,4 @@ export {
 export { BaseError, isErrorWithCode } from './errors.ts';
 export { globToRegExp } from './glob.ts';
 export { newId } from './ids.ts';
+export type { SignatureAlgorithm, Signer } from './signer.ts';

@@ -1,5 +1,8 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { appendOnly } from './append-only.ts';
 import type { Dialect } from './database.ts';
+import { migrateLedger } from './migrate-ledger.ts';
+import { migrateTrust } from './migrate-trust.ts';
 
 type Migrations = Record<string, Migration>;
 
@@ -118,24 +121,9 @@ function migrations(dialect: Dialect): Migrations {
           .execute();
       },
     },
+    '0002_trust': { up: (db: Kysely<unknown>) => migrateTrust(db, dialect) },
+    '0003_ledger': { up: (db: Kysely<unknown>) => migrateLedger(db, dialect) },
   };
-}
-
-// Refuses UPDATE and DELETE in the database itself, so no code path (or operator with a SQL shell and the
-// app's role) rewrites history by accident; the ledger's Merkle tree detects the deliberate kind.
-async function appendOnly(db: Kysely<unknown>, dialect: Dialect, table: string): Promise<void> {
-  if (dialect === 'postgres') {
-    await sql`CREATE OR REPLACE FUNCTION fixity_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'Cannot change %: the table is append-only', TG_TABLE_NAME; END $$`.execute(db);
-    await sql`CREATE TRIGGER ${sql.id(`${table}_append_only`)} BEFORE UPDATE OR DELETE ON ${sql.table(table)}
-      FOR EACH ROW EXECUTE FUNCTION fixity_append_only()`.execute(db);
-    return;
-  }
-  // SQLite refuses bound parameters inside a trigger body, so the message goes in as a literal.
-  for (const op of ['UPDATE', 'DELETE']) {
-    await sql`CREATE TRIGGER ${sql.id(`${table}_no_${op.toLowerCase()}`)} BEFORE ${sql.raw(op)} ON ${sql.table(table)}
-      BEGIN SELECT RAISE(ABORT, ${sql.lit(`Cannot change ${table}: the table is append-only`)}); END`.execute(db);
-  }
 }
 
 /** Applies every pending migration; returns Kysely's per-step result set instead of throwing halfway. */

@@ -1,4 +1,6 @@
 import type { Generated } from 'kysely';
+import type { LedgerTables } from './schema-ledger.ts';
+import type { TrustTables } from './schema-trust.ts';
 
 /** Times are ISO 8601 UTC strings (`Date.toISOString()`), which sort correctly as text on both engines. */
 export interface RepositoryTable {
@@ -92,7 +94,7 @@ export interface KeyValueTable {
   value: string;
 }
 
-export interface Database {
+export interface Database extends TrustTables, LedgerTables {
   repositories: RepositoryTable;
   blobs: BlobTable;
   repo_blobs: RepoBlobTable;

@@ -1,0 +1,2 @@
+/** Tables of the ledger (migration 0003). */
+export type LedgerTables = {};
