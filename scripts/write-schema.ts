@@ -1,8 +1,14 @@
-// Regenerates schema/fixity.schema.json from the zod schema (`npm run schema`); a test keeps them equal.
+// Regenerates schema/fixity.schema.json and schema/pipeline.schema.json from the zod schemas (`npm run schema`);
+// tests keep them equal.
 import { writeFileSync } from 'node:fs';
 import { buildSpecJSONSchema } from '../src/build/spec.ts';
+import { pipelineSpecJSONSchema } from '../src/release/pipeline-spec.ts';
 
 writeFileSync(
   new URL('../schema/fixity.schema.json', import.meta.url),
   `${JSON.stringify(buildSpecJSONSchema(), null, 2)}\n`,
+);
+writeFileSync(
+  new URL('../schema/pipeline.schema.json', import.meta.url),
+  `${JSON.stringify(pipelineSpecJSONSchema(), null, 2)}\n`,
 );
