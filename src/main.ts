@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import YAML from 'yaml';
 import { createAccess } from './access/index.ts';
-import { systemClock } from './core/index.ts';
+import { type Signer, systemClock } from './core/index.ts';
+import { createLedger, type Ledger } from './ledger/index.ts';
 import { createTagProtection, type ImmutabilityRule, parseImmutabilityRule } from './registry/index.ts';
 import { createApp } from './server/index.ts';
 import {
@@ -17,6 +18,7 @@ import {
   openDatabase,
   redactUrl,
 } from './store/index.ts';
+import { createTrustStore, generateKeyPair, loadSigner } from './trust/index.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 export const DEFAULT_DATA_DIR = '.fixity';
@@ -25,6 +27,8 @@ export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_GC_GRACE_SECONDS = 3600;
 export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 24 * 3600;
 const SHUTDOWN_GRACE_MS = 10_000;
+/** How often registry events are sequenced into the ledger when nothing else wakes the feeder. */
+const LEDGER_FEED_MS = 250;
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -40,6 +44,8 @@ export interface ServerConfig {
   readonly gcGraceSeconds: number;
   readonly uploadExpirySeconds: number;
   readonly logLevel: string;
+  /** The ledger's origin line (C2SP checkpoint); default derived from the ledger key, so it never changes. */
+  readonly ledgerOrigin: string | null;
 }
 
 export interface ServerFlags {
@@ -88,6 +94,7 @@ export function loadServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = pr
     gcGraceSeconds: parseDuration(flags.gcGrace ?? String(fromFile.gcGrace ?? `${DEFAULT_GC_GRACE_SECONDS}s`)),
     uploadExpirySeconds: DEFAULT_UPLOAD_EXPIRY_SECONDS,
     logLevel: flags.logLevel ?? env.FIXITY_LOG_LEVEL ?? 'info',
+    ledgerOrigin: typeof fromFile.ledgerOrigin === 'string' ? fromFile.ledgerOrigin : null,
   });
 }
 
@@ -125,6 +132,11 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     signingKey: await readOrCreateKey(join(config.dataDir, 'bearer.key')),
     anonymousPull: config.anonymousPull,
   });
+  const ledgerSigner = await readOrCreateLedgerKey(config.dataDir);
+  const origin = config.ledgerOrigin ?? `fixity.local/ledger/${ledgerSigner.keyId.slice(0, 16)}`;
+  const ledger = await createLedger({ database: store, signer: ledgerSigner, origin, clock });
+  const trust = createTrustStore(store, clock);
+  const feeder = startLedgerFeeder(ledger, logger);
   const adminTokenFile = join(config.dataDir, 'admin.token');
   if (!existsSync(adminTokenFile)) {
     const created = await access.createToken({ name: 'admin', scopes: ['admin'], repos: ['**'] }, 'fixity');
@@ -141,6 +153,12 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     version: VERSION,
     maxManifestBytes: config.maxManifestBytes,
     gc: { graceMs: config.gcGraceSeconds * 1000, uploadExpiryMs: config.uploadExpirySeconds * 1000 },
+    ledger,
+    ledgerSigner,
+    ledgerOrigin: origin,
+    ledgerPublicKeyPem: await readFile(join(config.dataDir, 'ledger.pub'), 'utf8'),
+    trust,
+    onRegistryChange: feeder.wake,
     ...(config.publicUrl === null ? {} : { publicUrl: config.publicUrl }),
   });
   await app.listen({ host: config.host, port: config.port });
@@ -165,6 +183,8 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await app.close();
       clearTimeout(force);
+      await feeder.stop();
+      await ledger.close();
       await store.close();
       await rm(join(config.dataDir, 'server.json'), { force: true });
       await lock.release();
@@ -207,4 +227,57 @@ async function readOrCreateKey(path: string): Promise<Uint8Array> {
     await writeFile(path, key.toString('base64'), { mode: 0o600, flag: 'wx' });
     return key;
   }
+}
+
+// The ledger key signs checkpoints and SETs; its public half is what every verifier pins.
+async function readOrCreateLedgerKey(dataDir: string): Promise<Signer> {
+  const file = join(dataDir, 'ledger.key');
+  if (!existsSync(file)) {
+    const pair = generateKeyPair('p256');
+    await writeFile(file, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+    await writeFile(join(dataDir, 'ledger.pub'), pair.publicKeyPem);
+  }
+  return loadSigner(await readFile(file, 'utf8'));
+}
+
+/**
+ * Sequences registry events into the ledger: woken after each registry change, and on a timer as a
+ * safety net. One run at a time; a failed run is logged and retried on the next tick.
+ */
+export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): void; stop(): Promise<void> } {
+  let running: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+  const run = (): void => {
+    if (stopped) return;
+    if (running !== null) {
+      again = true;
+      return;
+    }
+    running = ledger
+      .feedEvents()
+      .then(
+        () => undefined,
+        (err: unknown) => logger.error({ err }, 'cannot feed registry events into the ledger'),
+      )
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  const timer = setInterval(run, LEDGER_FEED_MS);
+  timer.unref();
+  return {
+    wake: run,
+    async stop() {
+      clearInterval(timer);
+      stopped = true;
+      while (running !== null) await running;
+      // One last pass, so events of the final requests are in the ledger before it closes.
+      await ledger.feedEvents().catch((err: unknown) => logger.error({ err }, 'cannot feed the final events'));
+    },
+  };
 }

@@ -45,7 +45,26 @@ export interface BuildOptions {
   ociArchive?: string;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
+  /**
+   * Signs a statement about the image (a builder key): its result replaces the unsigned DSSE envelope as the
+   * referrer's single layer. The build room knows no keys; the caller wires the trust room in.
+   */
+  attest?: Attestor;
 }
+
+/** Evidence as the attestor returns it: one referrer layer (e.g. a Sigstore bundle) and how to label it. */
+export interface SignedEvidence {
+  bytes: Uint8Array;
+  mediaType: string;
+  artifactType: string;
+  annotations: Record<string, string>;
+}
+
+export type Attestor = (input: {
+  statement: object;
+  predicateType: string;
+  subject: { digest: Digest; size: number };
+}) => Promise<SignedEvidence>;
 
 export type BuildEvent =
   | { kind: 'source'; info: SourceInfo }
@@ -266,15 +285,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       finishedOn: clock.now().toISOString(),
     });
     const sbomStatement = createSBOMStatement(subject, spdx);
-    const evidence = [
-      { statement: provenance, predicateType: 'https://slsa.dev/provenance/v1' },
-      { statement: sbomStatement, predicateType: 'https://spdx.dev/Document' },
-    ].map((e) =>
-      referrerArtifact(
-        toDSSEEnvelope(e.statement),
-        e.predicateType,
-        { digest, size: manifest.byteLength },
-        info.sourceDateEpoch,
+    const subjectDescriptor = { digest, size: manifest.byteLength };
+    const evidence = await Promise.all(
+      [
+        { statement: provenance, predicateType: 'https://slsa.dev/provenance/v1' },
+        { statement: sbomStatement, predicateType: 'https://spdx.dev/Document' },
+      ].map(async (e) =>
+        referrerArtifact(
+          options.attest === undefined
+            ? unsignedEvidence(e.statement, e.predicateType)
+            : await options.attest({ ...e, subject: subjectDescriptor }),
+          subjectDescriptor,
+          info.sourceDateEpoch,
+        ),
       ),
     );
 
@@ -317,7 +340,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       for (const e of evidence) {
         await registry.pushBlob(ref, e.layer);
         await registry.pushReferrer(ref, e.manifest, MEDIA_TYPES.imageManifest, digest, {
-          artifactType: ATTESTATION_ARTIFACT,
+          artifactType: e.artifactType,
           annotations: e.annotations,
         });
       }
@@ -372,23 +395,27 @@ const emptyBlob: LayoutBlob = {
 };
 
 // An attestation as an OCI artifact manifest whose subject is the image: one DSSE envelope layer.
-function referrerArtifact(
-  envelope: object,
-  predicateType: string,
-  subject: { digest: Digest; size: number },
-  epoch: number,
-) {
-  const bytes = canonicalBytes(envelope);
+function unsignedEvidence(statement: object, predicateType: string): SignedEvidence {
+  return {
+    bytes: canonicalBytes(toDSSEEnvelope(statement)),
+    mediaType: DSSE_MEDIA_TYPE,
+    artifactType: ATTESTATION_ARTIFACT,
+    annotations: { 'in-toto.io/predicate-type': predicateType },
+  };
+}
+
+function referrerArtifact(evidence: SignedEvidence, subject: { digest: Digest; size: number }, epoch: number) {
+  const { bytes } = evidence;
   const annotations = {
-    'in-toto.io/predicate-type': predicateType,
+    ...evidence.annotations,
     'org.opencontainers.image.created': new Date(epoch * 1000).toISOString().replace('.000Z', 'Z'),
   };
   const manifest = canonicalBytes({
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.imageManifest,
-    artifactType: ATTESTATION_ARTIFACT,
+    artifactType: evidence.artifactType,
     config: { mediaType: EMPTY_DESCRIPTOR.mediaType, digest: EMPTY_DESCRIPTOR.digest, size: 2 },
-    layers: [{ mediaType: DSSE_MEDIA_TYPE, digest: digestOf(bytes), size: bytes.byteLength }],
+    layers: [{ mediaType: evidence.mediaType, digest: digestOf(bytes), size: bytes.byteLength }],
     subject: { mediaType: MEDIA_TYPES.imageManifest, ...subject },
     annotations,
   });
@@ -396,6 +423,7 @@ function referrerArtifact(
     digest: digestOf(manifest),
     manifest,
     annotations,
+    artifactType: evidence.artifactType,
     layer: {
       digest: digestOf(bytes),
       size: bytes.byteLength,

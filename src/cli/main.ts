@@ -6,8 +6,12 @@ import { addBuildCommand } from './commands/build.ts';
 import { runDown } from './commands/down.ts';
 import { addGcCommand } from './commands/gc.ts';
 import { addInspectCommand } from './commands/inspect.ts';
+import { addKeyCommands } from './commands/key.ts';
+import { addLedgerCommands } from './commands/ledger.ts';
 import { addServerFlags, runServe } from './commands/serve.ts';
+import { addSignCommands } from './commands/sign.ts';
 import { addTokenCommands } from './commands/token.ts';
+import { addVerifyCommand } from './commands/verify.ts';
 import { EXIT, emit, type GlobalOptions, reportError } from './output.ts';
 
 const program = new Command('fixity')
@@ -43,6 +47,10 @@ program
 
 addBuildCommand(program, globals);
 addInspectCommand(program, globals);
+addKeyCommands(program, globals);
+addSignCommands(program, globals);
+addVerifyCommand(program, globals);
+addLedgerCommands(program, globals);
 addTokenCommands(program, globals);
 addGcCommand(program, globals);
 

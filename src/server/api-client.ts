@@ -1,4 +1,5 @@
 import { BaseError } from '../core/index.ts';
+import type { SignatureSubmission } from '../trust/index.ts';
 
 export type ClientErrorCode =
   | 'UNREACHABLE'
@@ -32,10 +33,54 @@ export interface StatusView {
   registry: { repositories: number; manifests: number; blobs: number; blobBytes: number; tags: number };
 }
 
+export interface LedgerView {
+  origin: string;
+  logId: string;
+  publicKey: string;
+  size: number;
+  rootHash: string;
+  checkpoint: string;
+}
+
+export interface InclusionProofView {
+  logIndex: number;
+  treeSize: number;
+  rootHash: string;
+  hashes: string[];
+  checkpoint: string;
+}
+
+export interface LedgerEntryView {
+  index: number;
+  /** Base64 of the leaf bytes (canonical JSON). */
+  body: string;
+  entry: Record<string, unknown>;
+  inclusionProof: InclusionProofView;
+}
+
+export interface KeyView {
+  keyId: string;
+  name: string;
+  role: string;
+  algorithm: string;
+  publicKeyPem: string;
+  validFrom: string;
+  validUntil: string | null;
+  revokedAt: string | null;
+  revocationReason?: string | null;
+}
+
+export interface SignatureRecordView {
+  keyId: string;
+  digests: string[];
+  /** A Sigstore bundle `tlogEntries` item (protobuf-JSON). */
+  tlogEntry: Record<string, unknown>;
+}
+
 /** The typed client for /api/v1 that the CLI (and later the dashboard) use. */
 export function createAPIClient(options: { server: string; token: string | null; fetch?: typeof fetch }) {
   const { server, token, fetch: fetchImpl = fetch } = options;
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+  const send = async (method: string, path: string, body?: unknown): Promise<Response> => {
     let res: Response;
     try {
       res = await fetchImpl(new URL(`/api/v1${path}`, server), {
@@ -51,6 +96,10 @@ export function createAPIClient(options: { server: string; token: string | null;
         cause: err,
       });
     }
+    return res;
+  };
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await send(method, path, body);
     if (res.status === 204) return undefined as T;
     const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
     if (!res.ok) {
@@ -76,6 +125,29 @@ export function createAPIClient(options: { server: string; token: string | null;
     revokeToken: (id: string) => call<void>('DELETE', `/tokens/${encodeURIComponent(id)}`),
     collectGarbage: (input: { dryRun?: boolean; graceSeconds?: number }) =>
       call<GarbageCollectionView>('POST', '/gc', input),
+    ledger: () => call<LedgerView>('GET', '/ledger'),
+    consistencyProof: async (from: number, to: number) =>
+      (await call<{ hashes: string[] }>('GET', `/ledger/proof/consistency?from=${from}&to=${to}`)).hashes,
+    ledgerEntry: (index: number) => call<LedgerEntryView>('GET', `/ledger/entries/${index}`),
+    ledgerEntriesFor: (digest: string) =>
+      call<{ checkpoint: string; items: LedgerEntryView[] }>('GET', `/ledger/digests/${encodeURIComponent(digest)}`),
+    /** The whole ledger as one tar (tlog-tiles layout, every checkpoint, the key), streamed. */
+    ledgerExport: async (): Promise<{ body: ReadableStream<Uint8Array>; length: number | null }> => {
+      const res = await send('GET', '/ledger/export');
+      if (!res.ok || res.body === null) await call('GET', '/ledger/export');
+      const length = res.headers.get('content-length');
+      return { body: res.body as ReadableStream<Uint8Array>, length: length === null ? null : Number(length) };
+    },
+    ledgerVerifyOnServer: () => call<Record<string, unknown>>('POST', '/ledger/verify'),
+    recordSignatures: async (repository: string, entries: SignatureSubmission[]) =>
+      (await call<{ items: SignatureRecordView[] }>('POST', '/signatures', { repository, entries })).items,
+    listKeys: async (role?: string) =>
+      (await call<{ items: KeyView[] }>('GET', `/keys${role === undefined ? '' : `?role=${encodeURIComponent(role)}`}`))
+        .items,
+    registerKey: (input: { name: string; role: string; publicKey: string; validFrom?: string; validUntil?: string }) =>
+      call<KeyView>('POST', '/keys', input),
+    revokeKey: (keyId: string, reason: string) =>
+      call<KeyView>('POST', `/keys/${encodeURIComponent(keyId)}/revoke`, { reason }),
   };
 }
 

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Access, AccessError, type Identity, isScope, type Scope } from '../access/index.ts';
+import type { FastifyInstance } from 'fastify';
+import { type Access, isScope, type Scope } from '../access/index.ts';
 import type { Clock } from '../core/index.ts';
 import { collectGarbage } from '../registry/index.ts';
 import { type BlobStore, listEvents, type RegistryMetadata, type StoreDatabase } from '../store/index.ts';
 import { APIError, renderAPIError } from './api-error.ts';
-import { readCredentials } from './auth.ts';
+import { createGatekeeper } from './gatekeeper.ts';
 
 export interface APIDeps {
   access: Access;
@@ -21,22 +21,7 @@ export async function apiRoutes(app: FastifyInstance, deps: APIDeps): Promise<vo
   app.setErrorHandler(renderAPIError);
   const started = deps.clock.now();
 
-  const identify = async (req: FastifyRequest): Promise<Identity> => {
-    const { identity } = await readCredentials(req, deps.access);
-    if (identity === null || identity.kind === 'anonymous') {
-      throw new AccessError(
-        'UNAUTHENTICATED',
-        'Cannot authorize request: send a Fixity token (fixity token create, or DIR/admin.token)',
-      );
-    }
-    return identity;
-  };
-  const admin = async (req: FastifyRequest): Promise<Identity> => {
-    const identity = await identify(req);
-    if (!identity.admin)
-      throw new AccessError('FORBIDDEN', 'Cannot do this with a non-admin token: use a token with the admin scope');
-    return identity;
-  };
+  const { identify, admin } = createGatekeeper(deps.access);
 
   app.get('/status', async (req) => {
     await identify(req);

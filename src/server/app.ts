@@ -1,13 +1,20 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Access } from '../access/index.ts';
-import type { Clock } from '../core/index.ts';
+import type { Clock, Signer } from '../core/index.ts';
+import type { Ledger } from '../ledger/index.ts';
 import { registryRoutes } from '../registry/index.ts';
 import type { BlobStore, RegistryMetadata, StoreDatabase } from '../store/index.ts';
+import type { TrustStore } from '../trust/index.ts';
+import { renderAPIError } from './api-error.ts';
 import { apiRoutes } from './api-routes.ts';
 import { createRegistryAuthorizer } from './auth.ts';
+import { createGatekeeper } from './gatekeeper.ts';
+import { keyRoutes } from './key-routes.ts';
 import { LANDING_PAGE } from './landing-page.ts';
+import { ledgerRoutes } from './ledger-routes.ts';
 import { installMetrics } from './metrics.ts';
+import { signatureRoutes } from './signature-routes.ts';
 import { tokenEndpoint } from './token-endpoint.ts';
 
 export interface AppDeps {
@@ -20,6 +27,14 @@ export interface AppDeps {
   version: string;
   maxManifestBytes: number;
   gc: { graceMs: number; uploadExpiryMs: number };
+  ledger: Ledger;
+  /** Signs checkpoints and signed entry timestamps. */
+  ledgerSigner: Signer;
+  ledgerOrigin: string;
+  ledgerPublicKeyPem: string;
+  trust: TrustStore;
+  /** Called after every registry write, so its events reach the ledger without waiting for a timer. */
+  onRegistryChange?: () => void;
   /** Public base URL used in token challenges; derived from Host when absent. */
   publicUrl?: string;
 }
@@ -58,7 +73,36 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     authorize,
     maxManifestBytes: deps.maxManifestBytes,
   });
+  const onRegistryChange = deps.onRegistryChange;
+  if (onRegistryChange !== undefined) {
+    app.addHook('onResponse', async (req, reply) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD' && reply.statusCode < 300 && req.url.startsWith('/v2/'))
+        onRegistryChange();
+    });
+  }
   await app.register(tokenEndpoint, { access: deps.access });
+  const gate = createGatekeeper(deps.access);
+  await app.register(
+    async (api) => {
+      api.setErrorHandler(renderAPIError);
+      await ledgerRoutes(api, {
+        ledger: deps.ledger,
+        gate,
+        publicKeyPem: deps.ledgerPublicKeyPem,
+        logId: deps.ledgerSigner.keyId,
+        origin: deps.ledgerOrigin,
+      });
+      await signatureRoutes(api, {
+        ledger: deps.ledger,
+        ledgerSigner: deps.ledgerSigner,
+        trust: deps.trust,
+        gate,
+        clock: deps.clock,
+      });
+      await keyRoutes(api, { trust: deps.trust, ledger: deps.ledger, gate, clock: deps.clock });
+    },
+    { prefix: '/api/v1' },
+  );
   await app.register(apiRoutes, {
     prefix: '/api/v1',
     access: deps.access,

@@ -117,14 +117,12 @@ export async function signImage(input: SignImageInput): Promise<SignImageResult>
   };
 }
 
-/** Attaches a bundle to its subject as an OCI referrer (the referrers tag schema where there is no API). */
-export async function pushBundle(
+async function pushBlobs(
   registry: RegistryClient,
   ref: ImageReference,
-  input: { bundle: SigstoreBundle; subject: { digest: Digest; size: number; mediaType: string }; created: Date },
-): Promise<Digest> {
-  const artifact = bundleReferrer(input.bundle, input.subject, input.created);
-  for (const blob of artifact.blobs) {
+  blobs: ReadonlyArray<{ digest: Digest; bytes: Uint8Array }>,
+): Promise<void> {
+  for (const blob of blobs) {
     await registry.pushBlob(ref, {
       digest: blob.digest,
       size: blob.bytes.byteLength,
@@ -133,6 +131,16 @@ export async function pushBundle(
       },
     });
   }
+}
+
+/** Attaches a bundle to its subject as an OCI referrer (the referrers tag schema where there is no API). */
+export async function pushBundle(
+  registry: RegistryClient,
+  ref: ImageReference,
+  input: { bundle: SigstoreBundle; subject: { digest: Digest; size: number; mediaType: string }; created: Date },
+): Promise<Digest> {
+  const artifact = bundleReferrer(input.bundle, input.subject, input.created);
+  await pushBlobs(registry, ref, artifact.blobs);
   await registry.pushReferrer(ref, artifact.manifest, MEDIA_TYPES.imageManifest, input.subject.digest, {
     artifactType: artifact.artifactType,
     annotations: artifact.annotations,
@@ -151,15 +159,7 @@ async function pushLegacySignature(
   const current = await registry.getManifest(ref, tag);
   const existing = current === null ? [] : await readLegacySignatures(current.bytes, registry, ref);
   const image = legacySignatureImage([...existing, layer]);
-  for (const blob of image.blobs) {
-    await registry.pushBlob(ref, {
-      digest: blob.digest,
-      size: blob.bytes.byteLength,
-      open: async function* () {
-        yield blob.bytes;
-      },
-    });
-  }
+  await pushBlobs(registry, ref, image.blobs);
   return (await registry.pushManifest(ref, tag, image.manifest, MEDIA_TYPES.imageManifest)).digest;
 }
 

@@ -26,7 +26,7 @@ export interface VerifyImageInput {
   digest: Digest;
   manifest: Uint8Array;
   keys: readonly TrustedKey[];
-  /** Predicate types that must each have a valid attestation. */
+  /** Predicate types that must each have a valid attestation; when empty, a valid signature is required. */
   types: readonly string[];
   /** null: ledger inclusion is not checked (and not required). */
   tlog: TlogCheck | null;
@@ -70,7 +70,9 @@ export async function verifyImage(input: VerifyImageInput): Promise<ImageVerific
   const signatures = items.filter((i) => i.kind === 'signature');
   const attestations = items.filter((i) => i.kind === 'attestation');
   const missing: string[] = [];
-  if (!signatures.some((s) => s.trusted && s.ok)) missing.push('a valid signature by a trusted key');
+  // Like cosign's verify vs verify-attestation: asked for attestation types, those are what is required.
+  if (input.types.length === 0 && !signatures.some((s) => s.trusted && s.ok))
+    missing.push('a valid signature by a trusted key');
   for (const type of input.types) {
     if (!attestations.some((a) => a.trusted && a.ok && a.predicateType === type))
       missing.push(`a valid attestation of type ${type}`);
@@ -92,6 +94,32 @@ function keyStep(key: TrustedKey, at: Date, when: string): VerificationStep {
   if (key.revokedAt !== null && at >= key.revokedAt)
     return { name: 'key', ok: false, detail: `revoked at ${key.revokedAt.toISOString()}, before ${t} (${when})` };
   return { name: 'key', ok: true, detail: `trusted and valid at ${t} (${when})` };
+}
+
+// The ledger step (when checked and present) gives the trusted signing time the key step then judges.
+function ledgerAndKeySteps(
+  input: VerifyImageInput,
+  key: TrustedKey,
+  entry: (() => DecodedTlogEntry) | undefined,
+): VerificationStep[] {
+  let signedAt = input.now;
+  let when = 'now: no trusted time';
+  const steps: VerificationStep[] = [];
+  if (input.tlog !== null && entry !== undefined) {
+    let checked: ReturnType<TlogCheck>;
+    try {
+      checked = input.tlog(entry());
+    } catch (err) {
+      checked = { ok: false, detail: (err as Error).message, integratedTime: null };
+    }
+    steps.push({ name: 'ledger', ok: checked.ok, detail: checked.detail });
+    if (checked.ok && checked.integratedTime !== null) {
+      signedAt = checked.integratedTime;
+      when = 'when the ledger recorded it';
+    }
+  }
+  steps.push(keyStep(key, signedAt, when));
+  return steps;
 }
 
 async function bundleItems(input: VerifyImageInput): Promise<VerifiedItem[]> {
@@ -155,21 +183,10 @@ async function bundleItems(input: VerifyImageInput): Promise<VerifiedItem[]> {
         detail: match ? `covers manifest ${digest}` : `covers ${verified.messageDigest}, not ${digest}`,
       });
     }
-    let signedAt = input.now;
-    let when = 'now: no trusted time';
-    if (input.tlog !== null) {
-      const entry = verified.tlogEntries[0];
-      if (entry === undefined) steps.push({ name: 'ledger', ok: false, detail: 'the bundle carries no ledger entry' });
-      else {
-        const checked = input.tlog(entry);
-        steps.push({ name: 'ledger', ok: checked.ok, detail: checked.detail });
-        if (checked.ok && checked.integratedTime !== null) {
-          signedAt = checked.integratedTime;
-          when = 'when the ledger recorded it';
-        }
-      }
-    }
-    steps.push(keyStep(key, signedAt, when));
+    const entry = verified.tlogEntries[0];
+    if (input.tlog !== null && entry === undefined)
+      steps.push({ name: 'ledger', ok: false, detail: 'the bundle carries no ledger entry' });
+    steps.push(...ledgerAndKeySteps(input, key, entry === undefined ? undefined : () => entry));
     item.ok = steps.every((s) => s.ok);
   }
   return out;
@@ -212,22 +229,8 @@ async function legacyItems(input: VerifyImageInput): Promise<VerifiedItem[]> {
       ok: named === digest,
       detail: named === digest ? `names ${digest}` : `names ${named ?? 'nothing'}, not ${digest}`,
     });
-    let signedAt = input.now;
-    let when = 'now: no trusted time';
-    if (input.tlog !== null && layer.tlogEntry !== undefined) {
-      let checked: ReturnType<TlogCheck>;
-      try {
-        checked = input.tlog(decodeTlogEntry(layer.tlogEntry));
-      } catch (err) {
-        checked = { ok: false, detail: (err as Error).message, integratedTime: null };
-      }
-      steps.push({ name: 'ledger', ok: checked.ok, detail: checked.detail });
-      if (checked.ok && checked.integratedTime !== null) {
-        signedAt = checked.integratedTime;
-        when = 'when the ledger recorded it';
-      }
-    }
-    steps.push(keyStep(key, signedAt, when));
+    const raw = layer.tlogEntry;
+    steps.push(...ledgerAndKeySteps(input, key, raw === undefined ? undefined : () => decodeTlogEntry(raw)));
     item.ok = steps.every((s) => s.ok);
   }
   return out;

@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { type Access, createAccess, type Scope } from '../../src/access/index.ts';
 import { type Clock, createManualClock, systemClock } from '../../src/core/index.ts';
+import { createLedger, type Ledger } from '../../src/ledger/index.ts';
+import { startLedgerFeeder } from '../../src/main.ts';
 import { createTagProtection, type ImmutabilityRule } from '../../src/registry/index.ts';
 import { createApp } from '../../src/server/index.ts';
 import {
@@ -17,6 +19,7 @@ import {
   type RegistryMetadata,
   type StoreDatabase,
 } from '../../src/store/index.ts';
+import { createTrustStore, generateKeyPair, loadSigner } from '../../src/trust/index.ts';
 import type { TestDatabase } from './databases.ts';
 
 export interface Harness {
@@ -25,6 +28,7 @@ export interface Harness {
   metadata: RegistryMetadata;
   blobs: BlobStore;
   access: Access;
+  ledger: Ledger;
   dataDir: string;
   /** An admin token secret. */
   adminToken: string;
@@ -54,6 +58,10 @@ export async function createHarness(database: TestDatabase, options: HarnessOpti
     signingKey: Buffer.alloc(32, 7),
     anonymousPull,
   });
+  const ledgerSigner = loadSigner(generateKeyPair('p256').privateKeyPem);
+  const ledgerOrigin = `fixity.test/ledger/${ledgerSigner.keyId.slice(0, 16)}`;
+  const ledger = await createLedger({ database: store, signer: ledgerSigner, origin: ledgerOrigin, clock });
+  const feeder = startLedgerFeeder(ledger, pino({ level: 'silent' }));
   const app = await createApp({
     store,
     metadata,
@@ -64,6 +72,12 @@ export async function createHarness(database: TestDatabase, options: HarnessOpti
     version: 'test',
     maxManifestBytes,
     gc: { graceMs: 3600_000, uploadExpiryMs: 86_400_000 },
+    ledger,
+    ledgerSigner,
+    ledgerOrigin,
+    ledgerPublicKeyPem: ledgerSigner.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    trust: createTrustStore(store, clock),
+    onRegistryChange: () => feeder.wake(),
   });
   await app.ready();
   const admin = await access.createToken({ name: 'admin', scopes: ['admin'], repos: ['**'] }, 'test');
@@ -74,6 +88,7 @@ export async function createHarness(database: TestDatabase, options: HarnessOpti
     metadata,
     blobs,
     access,
+    ledger,
     dataDir,
     adminToken: admin.secret,
     auth,
@@ -81,6 +96,8 @@ export async function createHarness(database: TestDatabase, options: HarnessOpti
       (await access.createToken({ name: `t-${scopes.join('-')}`, scopes, repos }, 'test')).secret,
     async close() {
       await app.close();
+      await feeder.stop();
+      await ledger.close();
       await store.close();
       await database.cleanup();
       await rm(dataDir, { recursive: true, force: true });

@@ -1,14 +1,17 @@
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { systemClock } from '../../core/index.ts';
 import { VERSION } from '../../main.ts';
-import { createRegistryClient } from '../../oci/index.ts';
+import { createRegistryClient, parseReference } from '../../oci/index.ts';
+import { evidenceAttestor, loadSigner, type RecordSignatures } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
 import { EXIT, emit, type GlobalOptions } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { registryCredentials } from '../registry-credentials.ts';
+import { ledgerRecorder } from './sign.ts';
 
 interface BuildFlags {
   push?: string[];
@@ -18,6 +21,8 @@ interface BuildFlags {
   cache?: boolean;
   updateBase?: boolean;
   check?: boolean;
+  key?: string;
+  tlog?: boolean;
 }
 
 export function addBuildCommand(program: Command, globals: () => GlobalOptions): void {
@@ -32,6 +37,11 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
     .option('--no-cache', 'rebuild every layer, and hash and scan every file again')
     .option('--update-base', 're-resolve the base image tag and re-pin it in fixity.lock')
     .option(
+      '--key <file>',
+      'builder key (PEM): sign the provenance and SBOM as Sigstore bundles (env FIXITY_BUILDER_KEY)',
+    )
+    .option('--no-tlog', 'with --key: do not record the attestations in the Fixity ledger')
+    .option(
       '--check',
       'build twice from fresh copies (other path, umask, locale, time zone) and fail on any difference',
     )
@@ -42,8 +52,13 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
     .action(async (dir: string, flags: BuildFlags) => {
       const g = globals();
       if (flags.check) return runCheck(dir, g);
-      const { server, token } = resolveClient(g);
+      const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
+      const keyFile = flags.key ?? process.env.FIXITY_BUILDER_KEY;
+      const attest =
+        keyFile === undefined
+          ? undefined
+          : await builderAttestor(keyFile, ledgerRecorder(client, flags.tlog !== false), flags.push?.[0]);
       const progress = createProgress({ json: g.json === true });
       const epoch = process.env.SOURCE_DATE_EPOCH;
       // Loaded on use: the build room is heavy and other commands should start fast.
@@ -61,6 +76,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
         ...(flags.push ? { push: flags.push } : {}),
         ...(flags.ociLayout ? { ociLayout: flags.ociLayout } : {}),
         ...(flags.ociArchive ? { ociArchive: flags.ociArchive } : {}),
+        ...(attest === undefined ? {} : { attest }),
         onEvent: (e) => {
           if (e.kind === 'layer') {
             progress.set(
@@ -120,4 +136,12 @@ async function runCheck(dir: string, g: GlobalOptions): Promise<void> {
     ].join('\n'),
   );
   if (!report.reproducible) process.exitCode = EXIT.verification;
+}
+
+// With a builder key, provenance and SBOM become signed, ledger-recorded bundles (recorded against the
+// first push target's repository; an unpushed build has nothing to record against).
+async function builderAttestor(keyFile: string, record: RecordSignatures | undefined, target: string | undefined) {
+  const signer = loadSigner(await readFile(keyFile, 'utf8'), process.env.FIXITY_KEY_PASSPHRASE);
+  const repository = target === undefined ? null : parseReference(target).repository;
+  return evidenceAttestor({ signer, repository, ...(record === undefined ? {} : { record }) });
 }

@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Identity } from '../access/index.ts';
+import { type Clock, canonicalBytes, type Digest, isDigest, type Signer } from '../core/index.ts';
+import type { Ledger } from '../ledger/index.ts';
+import {
+  keyIdOf,
+  loadPublicKey,
+  parseStatement,
+  setPayload,
+  type TrustStore,
+  tlogEntry,
+  verifyEnvelope,
+  verifySignature,
+} from '../trust/index.ts';
+import { APIError } from './api-error.ts';
+import type { Gatekeeper } from './gatekeeper.ts';
+
+export interface SignatureRouteDeps {
+  ledger: Ledger;
+  ledgerSigner: Signer;
+  trust: TrustStore;
+  gate: Gatekeeper;
+  clock: Clock;
+}
+
+const b64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'base64');
+const Submission = z.object({
+  repository: z.string().min(1).max(255),
+  entries: z
+    .array(
+      z.discriminatedUnion('kind', [
+        z.object({
+          kind: z.literal('hashedrekord'),
+          /** The signed bytes: an image manifest or a cosign simple-signing payload. */
+          message: b64,
+          signature: b64,
+          publicKey: z.string().min(1).max(10_000),
+          format: z.enum(['sigstore-bundle', 'cosign-legacy']),
+          subject: z.string(),
+        }),
+        z.object({
+          kind: z.literal('dsse'),
+          envelope: z.object({
+            payload: b64,
+            payloadType: z.string(),
+            signatures: z.array(z.object({ keyid: z.string().optional(), sig: b64 })).length(1),
+          }),
+          publicKey: z.string().min(1).max(10_000),
+        }),
+      ]),
+    )
+    .min(1)
+    .max(16),
+});
+type Entry = z.infer<typeof Submission>['entries'][number];
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
+const pemB64 = (pem: string) => Buffer.from(pem).toString('base64');
+
+/**
+ * POST /api/v1/signatures: the server checks each signature against the public key it names, writes it
+ * into the ledger as a Rekor-shaped leaf (hashedrekord or dsse 0.0.1 plus who, when and which digests), and
+ * returns the tlog entries (inclusion proof, checkpoint, SET) the client puts into its Sigstore bundles.
+ */
+export async function signatureRoutes(app: FastifyInstance, deps: SignatureRouteDeps): Promise<void> {
+  const { ledger, gate } = deps;
+  app.post('/signatures', async (req, reply) => {
+    const parsed = Submission.safeParse(req.body);
+    if (!parsed.success)
+      throw new APIError('INVALID_REQUEST', `Cannot record signatures: ${parsed.error.issues[0]?.message}`);
+    const identity = await gate.repository(req, parsed.data.repository, 'push');
+    const time = deps.clock.now();
+    const integratedTime = Math.floor(time.getTime() / 1000);
+    const leaves = parsed.data.entries.map((e) => toLeaf(e, { identity, repository: parsed.data.repository, time }));
+    const appended = await ledger.append(leaves.map((l) => ({ body: l.body, digests: l.digests })));
+    const logId = keyIdOf(deps.ledgerSigner.publicKey);
+    const items = [];
+    for (const [i, leaf] of leaves.entries()) {
+      const { index } = appended[i]!;
+      const proof = await ledger.inclusionProof(index);
+      const set = await deps.ledgerSigner.sign(setPayload({ body: leaf.body, integratedTime, logIndex: index, logId }));
+      items.push({
+        keyId: leaf.keyId,
+        digests: leaf.digests,
+        tlogEntry: tlogEntry({
+          logIndex: index,
+          logId,
+          kind: leaf.kind,
+          integratedTime,
+          canonicalizedBody: leaf.body,
+          inclusionProof: {
+            logIndex: index,
+            rootHash: proof.rootHash,
+            treeSize: proof.treeSize,
+            hashes: proof.hashes,
+            checkpoint: proof.checkpoint,
+          },
+          signedEntryTimestamp: set,
+        }),
+      });
+    }
+    return reply.code(201).send({ apiVersion: 'fixity.dev/v1', kind: 'SignatureRecordList', items });
+  });
+}
+
+interface Leaf {
+  kind: 'hashedrekord' | 'dsse';
+  body: Uint8Array;
+  digests: string[];
+  keyId: string;
+}
+
+// Verifies one submitted signature and shapes its leaf; a bad one fails the whole request, nothing logged.
+function toLeaf(entry: Entry, who: { identity: Identity; repository: string; time: Date }): Leaf {
+  const key = loadKey(entry.publicKey);
+  const keyId = keyIdOf(key);
+  const common = { actor: who.identity.actor, time: who.time.toISOString(), repository: who.repository, keyId };
+  if (entry.kind === 'hashedrekord') {
+    const message = Buffer.from(entry.message, 'base64');
+    const signature = Buffer.from(entry.signature, 'base64');
+    if (!verifySignature(key, message, signature))
+      throw new APIError('INVALID_REQUEST', 'Cannot record the signature: it does not verify with the given key');
+    if (!isDigest(entry.subject))
+      throw new APIError('INVALID_REQUEST', `Cannot record the signature: "${entry.subject}" is not a digest`);
+    const hash = sha256(message).toString('hex');
+    const body = {
+      apiVersion: '0.0.1',
+      kind: 'hashedrekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: hash } },
+        signature: { content: signature.toString('base64'), publicKey: { content: pemB64(entry.publicKey) } },
+      },
+      event: 'signature',
+      format: entry.format,
+      digests: [entry.subject as Digest],
+      ...common,
+    };
+    return { kind: 'hashedrekord', body: canonicalBytes(body), digests: body.digests, keyId };
+  }
+  let payload: Uint8Array;
+  try {
+    payload = verifyEnvelope(entry.envelope, [key]);
+  } catch {
+    throw new APIError('INVALID_REQUEST', 'Cannot record the attestation: its DSSE signature does not verify');
+  }
+  const statement = parseStatement(payload);
+  const digests = statement.subject.flatMap((s) =>
+    Object.entries(s.digest)
+      .filter(([alg]) => alg === 'sha256' || alg === 'sha512')
+      .map(([alg, hex]) => `${alg}:${hex}`),
+  );
+  const envelopeJson = canonicalBytes(entry.envelope);
+  const body = {
+    apiVersion: '0.0.1',
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: sha256(envelopeJson).toString('hex') },
+      payloadHash: { algorithm: 'sha256', value: sha256(payload).toString('hex') },
+      signatures: [{ signature: entry.envelope.signatures[0]!.sig, verifier: pemB64(entry.publicKey) }],
+    },
+    event: 'attestation',
+    predicateType: statement.predicateType,
+    digests,
+    ...common,
+  };
+  return { kind: 'dsse', body: canonicalBytes(body), digests, keyId };
+}
+
+function loadKey(pem: string) {
+  try {
+    return loadPublicKey(pem);
+  } catch (err) {
+    throw new APIError('INVALID_REQUEST', `Cannot record the signature: ${(err as Error).message}`);
+  }
+}
