@@ -2,6 +2,7 @@
 import './threadpool.ts';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../main.ts';
+import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
 import { runDown } from './commands/down.ts';
 import { addGcCommand } from './commands/gc.ts';
@@ -51,6 +52,7 @@ addKeyCommands(program, globals);
 addSignCommands(program, globals);
 addVerifyCommand(program, globals);
 addLedgerCommands(program, globals);
+addAuditCommands(program, globals);
 addTokenCommands(program, globals);
 addGcCommand(program, globals);
 

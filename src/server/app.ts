@@ -8,6 +8,7 @@ import type { BlobStore, RegistryMetadata, StoreDatabase } from '../store/index.
 import type { TrustStore } from '../trust/index.ts';
 import { renderAPIError } from './api-error.ts';
 import { apiRoutes } from './api-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
 import { createRegistryAuthorizer } from './auth.ts';
 import { createGatekeeper } from './gatekeeper.ts';
 import { keyRoutes } from './key-routes.ts';
@@ -100,6 +101,12 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
         clock: deps.clock,
       });
       await keyRoutes(api, { trust: deps.trust, ledger: deps.ledger, gate, clock: deps.clock });
+      await auditRoutes(api, {
+        ledger: deps.ledger,
+        gate,
+        clock: deps.clock,
+        key: { publicKey: deps.ledgerSigner.publicKey, origin: deps.ledgerOrigin },
+      });
     },
     { prefix: '/api/v1' },
   );
