@@ -4,7 +4,21 @@ export type ReleaseErrorCode =
   /** The pipeline definition is invalid; `issues` has one line per problem, each with its key path. */
   | 'PIPELINE_INVALID'
   /** A time window's rrule, duration or time zone cannot be used. */
-  | 'WINDOW_INVALID';
+  | 'WINDOW_INVALID'
+  /** No pipeline has been applied yet. */
+  | 'PIPELINE_UNSET'
+  /** The current pipeline has no stage of that name. */
+  | 'STAGE_UNKNOWN'
+  /** The repository holds no manifest with that digest. */
+  | 'ARTIFACT_UNKNOWN'
+  /** Only an admin may do this: enable automatic promotion into a stage, lift a veto. */
+  | 'ADMIN_REQUIRED'
+  /** Separation of duties: the author of a build may not approve it. */
+  | 'APPROVAL_REFUSED'
+  /** Lifting a veto that is not in force. */
+  | 'NOT_VETOED'
+  /** Releasing a hold that is not in force. */
+  | 'NOT_HELD';
 
 /** An error of the release room; `issues` lists every problem found, not only the first. */
 export class ReleaseError extends BaseError<ReleaseErrorCode> {

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } f
 import { appendOnly } from './append-only.ts';
 import type { Dialect } from './database.ts';
 import { migrateLedger } from './migrate-ledger.ts';
+import { migrateRelease } from './migrate-release.ts';
 import { migrateTrust } from './migrate-trust.ts';
 
 type Migrations = Record<string, Migration>;
@@ -123,6 +124,7 @@ function migrations(dialect: Dialect): Migrations {
     },
     '0002_trust': { up: (db: Kysely<unknown>) => migrateTrust(db, dialect) },
     '0003_ledger': { up: (db: Kysely<unknown>) => migrateLedger(db, dialect) },
+    '0004_release': { up: (db: Kysely<unknown>) => migrateRelease(db, dialect) },
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Generated } from 'kysely';
 import type { LedgerTables } from './schema-ledger.ts';
+import type { ReleaseTables } from './schema-release.ts';
 import type { TrustTables } from './schema-trust.ts';
 
 /** Times are ISO 8601 UTC strings (`Date.toISOString()`), which sort correctly as text on both engines. */
@@ -94,7 +95,7 @@ export interface KeyValueTable {
   value: string;
 }
 
-export interface Database extends TrustTables, LedgerTables {
+export interface Database extends TrustTables, LedgerTables, ReleaseTables {
   repositories: RepositoryTable;
   blobs: BlobTable;
   repo_blobs: RepoBlobTable;

@@ -28,6 +28,8 @@ export {
 } from './keys.ts';
 export type { LegacySignature, LegacySignatureRef } from './legacy-signatures.ts';
 export { parseLegacySignatureManifest, readLegacySignatures } from './legacy-signatures.ts';
+export type { LedgerProof } from './logged-entry.ts';
+export { loggedTlogEntry } from './logged-entry.ts';
 export type { BundleReferrer, SubjectDescriptor } from './referrer.ts';
 export { BUNDLE_ANNOTATIONS, bundleReferrer, referrerManifest } from './referrer.ts';
 export type { DSSEBody, HashedRekordBody, RekorKind } from './rekor.ts';
