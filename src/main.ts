@@ -10,6 +10,7 @@ import { createAccess } from './access/index.ts';
 import { type Signer, systemClock } from './core/index.ts';
 import { createLedger, type Ledger } from './ledger/index.ts';
 import { createTagProtection, type ImmutabilityRule, parseImmutabilityRule } from './registry/index.ts';
+import { createReleaseService, type ReleaseService } from './release/index.ts';
 import { createApp } from './server/index.ts';
 import {
   createFsBlobStore,
@@ -29,6 +30,8 @@ export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 24 * 3600;
 const SHUTDOWN_GRACE_MS = 10_000;
 /** How often registry events are sequenced into the ledger when nothing else wakes the feeder. */
 const LEDGER_FEED_MS = 250;
+/** How often auto-promotion looks again when nothing woke it (soak times and windows pass on their own). */
+const AUTO_PROMOTION_MS = 5_000;
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -137,6 +140,18 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   const ledger = await createLedger({ database: store, signer: ledgerSigner, origin, clock });
   const trust = createTrustStore(store, clock);
   const feeder = startLedgerFeeder(ledger, logger);
+  const release = createReleaseService({
+    database: store,
+    metadata,
+    blobs,
+    ledger,
+    trust,
+    signer: ledgerSigner,
+    verifierId: `https://fixity.local/verifier/${ledgerSigner.keyId.slice(0, 16)}`,
+    registryHost: config.publicUrl === null ? `${config.host}:${config.port}` : new URL(config.publicUrl).host,
+    clock,
+  });
+  const autoPromotion = startAutoPromotion(release, logger);
   const adminTokenFile = join(config.dataDir, 'admin.token');
   if (!existsSync(adminTokenFile)) {
     const created = await access.createToken({ name: 'admin', scopes: ['admin'], repos: ['**'] }, 'fixity');
@@ -158,7 +173,12 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     ledgerOrigin: origin,
     ledgerPublicKeyPem: await readFile(join(config.dataDir, 'ledger.pub'), 'utf8'),
     trust,
-    onRegistryChange: feeder.wake,
+    release,
+    onRegistryChange: () => {
+      feeder.wake();
+      autoPromotion.wake();
+    },
+    onReleaseChange: autoPromotion.wake,
     ...(config.publicUrl === null ? {} : { publicUrl: config.publicUrl }),
   });
   await app.listen({ host: config.host, port: config.port });
@@ -183,6 +203,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await app.close();
       clearTimeout(force);
+      await autoPromotion.stop();
       await feeder.stop();
       await ledger.close();
       await store.close();
@@ -278,6 +299,48 @@ export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): voi
       while (running !== null) await running;
       // One last pass, so events of the final requests are in the ledger before it closes.
       await ledger.feedEvents().catch((err: unknown) => logger.error({ err }, 'cannot feed the final events'));
+    },
+  };
+}
+
+/**
+ * Runs auto-promotion (and the release service's repair of unfinished evidence): woken after registry and
+ * release changes, and on a timer for soak times and windows that open by themselves. One run at a time.
+ */
+export function startAutoPromotion(release: ReleaseService, logger: Logger): { wake(): void; stop(): Promise<void> } {
+  let running: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+  const run = (): void => {
+    if (stopped) return;
+    if (running !== null) {
+      again = true;
+      return;
+    }
+    running = release
+      .runAutoPromotions()
+      .then(
+        (outcomes) => {
+          for (const o of outcomes) logger.info({ outcome: o }, 'auto-promotion');
+        },
+        (err: unknown) => logger.error({ err }, 'cannot run auto-promotion'),
+      )
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  const timer = setInterval(run, AUTO_PROMOTION_MS);
+  timer.unref();
+  return {
+    wake: run,
+    async stop() {
+      clearInterval(timer);
+      stopped = true;
+      while (running !== null) await running;
     },
   };
 }

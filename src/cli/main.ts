@@ -9,6 +9,7 @@ import { addGcCommand } from './commands/gc.ts';
 import { addInspectCommand } from './commands/inspect.ts';
 import { addKeyCommands } from './commands/key.ts';
 import { addLedgerCommands } from './commands/ledger.ts';
+import { addReleaseCommands } from './commands/release.ts';
 import { addServerFlags, runServe } from './commands/serve.ts';
 import { addSignCommands } from './commands/sign.ts';
 import { addTokenCommands } from './commands/token.ts';
@@ -53,6 +54,7 @@ addSignCommands(program, globals);
 addVerifyCommand(program, globals);
 addLedgerCommands(program, globals);
 addAuditCommands(program, globals);
+addReleaseCommands(program, globals);
 addTokenCommands(program, globals);
 addGcCommand(program, globals);
 

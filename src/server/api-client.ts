@@ -148,7 +148,42 @@ export function createAPIClient(options: { server: string; token: string | null;
       call<KeyView>('POST', '/keys', input),
     revokeKey: (keyId: string, reason: string) =>
       call<KeyView>('POST', `/keys/${encodeURIComponent(keyId)}/revoke`, { reason }),
+    ...releaseMethods(send, call),
   };
 }
 
 export type APIClient = ReturnType<typeof createAPIClient>;
+
+type Send = (method: string, path: string, body?: unknown) => Promise<Response>;
+type Call = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+
+/** A promotion's answer: promoted (201), refused by its gates (422) or beaten by another (409). */
+export interface PromotionOutcomeView {
+  result: 'promoted' | 'incomplete' | 'refused' | 'conflict';
+  [key: string]: unknown;
+}
+
+// Promotion, approvals, vetoes and holds (/api/v1, release routes).
+function releaseMethods(send: Send, call: Call) {
+  const enc = encodeURIComponent;
+  return {
+    pipeline: () => call<Record<string, unknown>>('GET', '/pipeline'),
+    applyPipeline: (yaml: string) =>
+      call<{ version: number; digest: string; created?: boolean }>('PUT', '/pipeline', { yaml }),
+    promote: async (input: { repository: string; digest: string; stage: string }): Promise<PromotionOutcomeView> => {
+      const res = await send('POST', '/promotions', input);
+      if (res.status === 201 || res.status === 409 || res.status === 422)
+        return (await res.json()) as PromotionOutcomeView;
+      return call<PromotionOutcomeView>('POST', '/promotions', input);
+    },
+    releaseStatus: (repository: string, digest: string) =>
+      call<Record<string, unknown>>('GET', `/status/${enc(digest)}?repository=${enc(repository)}`),
+    approve: (input: { repository: string; digest: string; stage: string; comment?: string }) =>
+      call<Record<string, unknown>>('POST', '/approvals', input),
+    veto: (digest: string, reason: string) => call<Record<string, unknown>>('POST', '/vetoes', { digest, reason }),
+    liftVeto: (digest: string) => call<Record<string, unknown>>('DELETE', `/vetoes/${enc(digest)}`),
+    holds: async () => (await call<{ items: Array<Record<string, unknown>> }>('GET', '/holds')).items,
+    hold: (stage: string, reason: string) => call<Record<string, unknown>>('PUT', `/holds/${enc(stage)}`, { reason }),
+    unhold: (stage: string) => call<Record<string, unknown>>('DELETE', `/holds/${enc(stage)}`),
+  };
+}

@@ -4,6 +4,7 @@ import type { Access } from '../access/index.ts';
 import type { Clock, Signer } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { registryRoutes } from '../registry/index.ts';
+import type { ReleaseService } from '../release/index.ts';
 import type { BlobStore, RegistryMetadata, StoreDatabase } from '../store/index.ts';
 import type { TrustStore } from '../trust/index.ts';
 import { renderAPIError } from './api-error.ts';
@@ -15,6 +16,7 @@ import { keyRoutes } from './key-routes.ts';
 import { LANDING_PAGE } from './landing-page.ts';
 import { ledgerRoutes } from './ledger-routes.ts';
 import { installMetrics } from './metrics.ts';
+import { releaseRoutes } from './release-routes.ts';
 import { signatureRoutes } from './signature-routes.ts';
 import { tokenEndpoint } from './token-endpoint.ts';
 
@@ -34,6 +36,9 @@ export interface AppDeps {
   ledgerOrigin: string;
   ledgerPublicKeyPem: string;
   trust: TrustStore;
+  release: ReleaseService;
+  /** Called after a promotion, approval, pipeline change or unhold: auto-promotion may now proceed. */
+  onReleaseChange?: () => void;
   /** Called after every registry write, so its events reach the ledger without waiting for a timer. */
   onRegistryChange?: () => void;
   /** Public base URL used in token challenges; derived from Host when absent. */
@@ -101,6 +106,11 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
         clock: deps.clock,
       });
       await keyRoutes(api, { trust: deps.trust, ledger: deps.ledger, gate, clock: deps.clock });
+      await releaseRoutes(api, {
+        release: deps.release,
+        gate,
+        ...(deps.onReleaseChange === undefined ? {} : { onChange: deps.onReleaseChange }),
+      });
       await auditRoutes(api, {
         ledger: deps.ledger,
         gate,

@@ -10,6 +10,7 @@ import { type Clock, createManualClock, systemClock } from '../../src/core/index
 import { createLedger, type Ledger } from '../../src/ledger/index.ts';
 import { startLedgerFeeder } from '../../src/main.ts';
 import { createTagProtection, type ImmutabilityRule } from '../../src/registry/index.ts';
+import { createReleaseService } from '../../src/release/index.ts';
 import { createApp } from '../../src/server/index.ts';
 import {
   type BlobStore,
@@ -62,6 +63,18 @@ export async function createHarness(database: TestDatabase, options: HarnessOpti
   const ledgerOrigin = `fixity.test/ledger/${ledgerSigner.keyId.slice(0, 16)}`;
   const ledger = await createLedger({ database: store, signer: ledgerSigner, origin: ledgerOrigin, clock });
   const feeder = startLedgerFeeder(ledger, pino({ level: 'silent' }));
+  const trust = createTrustStore(store, clock);
+  const release = createReleaseService({
+    database: store,
+    metadata,
+    blobs,
+    ledger,
+    trust,
+    signer: ledgerSigner,
+    verifierId: 'https://fixity.test/verifier',
+    registryHost: 'fixity.test',
+    clock,
+  });
   const app = await createApp({
     store,
     metadata,
@@ -76,7 +89,8 @@ export async function createHarness(database: TestDatabase, options: HarnessOpti
     ledgerSigner,
     ledgerOrigin,
     ledgerPublicKeyPem: ledgerSigner.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    trust: createTrustStore(store, clock),
+    trust,
+    release,
     onRegistryChange: () => feeder.wake(),
   });
   await app.ready();

@@ -1,0 +1,186 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { createRegistryClient } from '../../oci/index.ts';
+import { resolveClient } from '../context.ts';
+import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
+import { registryCredentials } from '../registry-credentials.ts';
+import { resolveImage } from './sign.ts';
+
+interface StepView {
+  kind: string;
+  name: string;
+  passed: boolean;
+  detail: string;
+  expression?: string;
+  observed?: Record<string, unknown>;
+  nextOpening?: string | null;
+}
+
+interface DecisionView {
+  allowed: boolean;
+  policyDigest: string;
+  steps: StepView[];
+  nextOpening?: string;
+}
+
+/** One line per step; a failing gate shows its expression and the values it saw. */
+export function renderDecision(decision: DecisionView): string[] {
+  const lines: string[] = [];
+  for (const s of decision.steps) {
+    lines.push(`  ${s.passed ? '✔' : '✘'} ${s.kind === 'gate' ? `gate ${s.name}` : s.kind}: ${s.detail}`);
+    if (!s.passed && s.kind === 'gate') {
+      if (s.expression !== undefined) lines.push(`      expression: ${s.expression}`);
+      for (const [k, v] of Object.entries(s.observed ?? {})) lines.push(`      ${k} = ${JSON.stringify(v)}`);
+    }
+  }
+  if (decision.nextOpening !== undefined) lines.push(`  next opening: ${decision.nextOpening}`);
+  lines.push(`  policy ${decision.policyDigest}`);
+  return lines;
+}
+
+async function target(g: GlobalOptions, text: string) {
+  const { client, server, token } = resolveClient(g);
+  const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
+  const image = await resolveImage(registry, text);
+  return {
+    client,
+    repository: image.ref.repository,
+    digest: image.digest,
+    name: `${image.ref.registry}/${image.ref.repository}`,
+  };
+}
+
+export function addReleaseCommands(program: Command, globals: () => GlobalOptions): void {
+  const pipeline = program.command('pipeline').description('the promotion pipeline: stages, gates, approvals, windows');
+  pipeline
+    .command('apply')
+    .description('validate and store a pipeline YAML as a new version (recorded in the ledger)')
+    .argument('<file>', 'pipeline.yaml')
+    .action(async (file: string) => {
+      const g = globals();
+      const applied = await resolveClient(g).client.applyPipeline(await readFile(file, 'utf8'));
+      emit(g, 'PipelineVersion', applied, () => `✔ pipeline version ${applied.version} (${applied.digest})`);
+    });
+  pipeline
+    .command('show')
+    .description('print the current pipeline version and its YAML')
+    .action(async () => {
+      const g = globals();
+      const current = await resolveClient(g).client.pipeline();
+      emit(g, 'Pipeline', current, () => `# version ${current.version} ${current.digest}\n${current.yaml}`);
+    });
+
+  program
+    .command('promote')
+    .description('move a digest into a stage when every gate passes; nothing is rebuilt')
+    .argument('<ref>', 'image reference in the Fixity registry; a tag is resolved to its digest once')
+    .requiredOption('--to <stage>', 'the stage to promote into')
+    .addHelpText(
+      'after',
+      '\nExample:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
+    )
+    .action(async (text: string, opts: { to: string }) => {
+      const g = globals();
+      const t = await target(g, text);
+      const outcome = await t.client.promote({ repository: t.repository, digest: t.digest, stage: opts.to });
+      const decision = outcome.decision as DecisionView | undefined;
+      emit(g, 'PromotionOutcome', outcome, () => {
+        const head =
+          outcome.result === 'promoted' || outcome.result === 'incomplete'
+            ? `✔ promoted ${t.name}@${t.digest} to ${opts.to}${outcome.result === 'incomplete' ? ' (evidence pending: the server finishes it)' : ''}`
+            : outcome.result === 'conflict'
+              ? `✘ not promoted to ${opts.to}: ${String(outcome.message ?? 'another promotion won')}`
+              : `✘ not promoted to ${opts.to}: a gate refused`;
+        return [head, ...(decision === undefined ? [] : renderDecision(decision))].join('\n');
+      });
+      if (outcome.result === 'refused') process.exitCode = EXIT.denied;
+      else if (outcome.result === 'conflict') process.exitCode = EXIT.unsuccessful;
+    });
+
+  program
+    .command('status')
+    .description('where is this digest, and what does it lack for the next stage?')
+    .argument('<ref>', 'image reference; a tag is resolved to its digest once')
+    .action(async (text: string) => {
+      const g = globals();
+      const t = await target(g, text);
+      const status = (await t.client.releaseStatus(t.repository, t.digest)) as {
+        veto: { reason: string; actor: string } | null;
+        promotions: Array<{ stage: string; actor: string; promotedAt: string; policyDigest: string }>;
+        next: Array<{ stage: string; decision: DecisionView; hold: { reason: string } | null }>;
+      };
+      emit(g, 'ReleaseStatus', status, () =>
+        [
+          `📦 ${t.name}@${t.digest}`,
+          ...(status.veto === null ? [] : [`⛔ vetoed by ${status.veto.actor}: ${status.veto.reason}`]),
+          status.promotions.length === 0
+            ? '  in no stage yet'
+            : table([
+                ['STAGE', 'BY', 'AT', 'POLICY'],
+                ...status.promotions.map((p) => [p.stage, p.actor, p.promotedAt, `${p.policyDigest.slice(0, 19)}…`]),
+              ]),
+          ...status.next.flatMap((n) => [
+            `→ ${n.stage}: ${n.decision.allowed ? 'ready' : 'blocked'}${n.hold ? ` (held: ${n.hold.reason})` : ''}`,
+            ...renderDecision(n.decision),
+          ]),
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('approve')
+    .description('approve a digest for a stage (counts once per person; never the author or promoter)')
+    .argument('<ref>', 'image reference')
+    .requiredOption('--stage <stage>', 'the stage the approval is for')
+    .option('--comment <text>', 'why', '')
+    .action(async (text: string, opts: { stage: string; comment: string }) => {
+      const g = globals();
+      const t = await target(g, text);
+      const approval = await t.client.approve({
+        repository: t.repository,
+        digest: t.digest,
+        stage: opts.stage,
+        comment: opts.comment,
+      });
+      emit(g, 'Approval', approval, () => `✔ approved ${t.name}@${t.digest} for ${opts.stage}`);
+    });
+
+  program
+    .command('veto')
+    .description('forbid a digest from being promoted or deployed anywhere until an admin lifts the veto')
+    .argument('<ref>', 'image reference')
+    .option('--reason <text>', 'why (required)')
+    .option('--lift', 'lift the veto instead (admin)')
+    .action(async (text: string, opts: { reason?: string; lift?: boolean }) => {
+      const g = globals();
+      const t = await target(g, text);
+      if (opts.lift) {
+        const lifted = await t.client.liftVeto(t.digest);
+        return emit(g, 'VetoLifted', lifted, () => `✔ lifted the veto on ${t.digest}`);
+      }
+      if (opts.reason === undefined)
+        throw new CLIError('USAGE', 'Cannot veto without --reason', 'say why, for the record');
+      const veto = await t.client.veto(t.digest, opts.reason);
+      emit(g, 'Veto', veto, () => `⛔ vetoed ${t.name}@${t.digest}: ${opts.reason}`);
+    });
+
+  program
+    .command('hold')
+    .description('stop automatic promotion into a stage (manual promotion still works)')
+    .argument('<stage>', 'stage')
+    .option('--reason <text>', 'why', '')
+    .action(async (stage: string, opts: { reason: string }) => {
+      const g = globals();
+      const hold = await resolveClient(g).client.hold(stage, opts.reason);
+      emit(g, 'Hold', hold, () => `⏸ held ${stage}: automation will not promote into it`);
+    });
+  program
+    .command('unhold')
+    .description('let automatic promotion into a stage resume')
+    .argument('<stage>', 'stage')
+    .action(async (stage: string) => {
+      const g = globals();
+      const released = await resolveClient(g).client.unhold(stage);
+      emit(g, 'HoldReleased', released, () => `▶ released the hold on ${stage}`);
+    });
+}
