@@ -90,7 +90,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
             ? `✔ promoted ${t.name}@${t.digest} to ${opts.to}${outcome.result === 'incomplete' ? ' (evidence pending: the server finishes it)' : ''}`
             : outcome.result === 'conflict'
               ? `✘ not promoted to ${opts.to}: ${String(outcome.message ?? 'another promotion won')}`
-              : `✘ not promoted to ${opts.to}: a gate refused`;
+              : `✘ not promoted to ${opts.to}: ${decision?.steps.filter((s) => !s.passed).length ?? 0} step(s) refused`;
         return [head, ...(decision === undefined ? [] : renderDecision(decision))].join('\n');
       });
       if (outcome.result === 'refused') process.exitCode = EXIT.denied;
