@@ -5,12 +5,13 @@ import type { Identity } from '../access/index.ts';
 import { type Clock, canonicalBytes, type Digest, isDigest, type Signer } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import {
+  dsseBody,
+  hashedrekordBody,
   keyIdOf,
   loadPublicKey,
+  loggedTlogEntry,
   parseStatement,
-  setPayload,
   type TrustStore,
-  tlogEntry,
   verifyEnvelope,
   verifySignature,
 } from '../trust/index.ts';
@@ -57,7 +58,6 @@ const Submission = z.object({
 type Entry = z.infer<typeof Submission>['entries'][number];
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
-const pemB64 = (pem: string) => Buffer.from(pem).toString('base64');
 
 /**
  * POST /api/v1/signatures: the server checks each signature against the public key it names, writes it
@@ -75,29 +75,19 @@ export async function signatureRoutes(app: FastifyInstance, deps: SignatureRoute
     const integratedTime = Math.floor(time.getTime() / 1000);
     const leaves = parsed.data.entries.map((e) => toLeaf(e, { identity, repository: parsed.data.repository, time }));
     const appended = await ledger.append(leaves.map((l) => ({ body: l.body, digests: l.digests })));
-    const logId = keyIdOf(deps.ledgerSigner.publicKey);
     const items = [];
     for (const [i, leaf] of leaves.entries()) {
       const { index } = appended[i]!;
-      const proof = await ledger.inclusionProof(index);
-      const set = await deps.ledgerSigner.sign(setPayload({ body: leaf.body, integratedTime, logIndex: index, logId }));
       items.push({
         keyId: leaf.keyId,
         digests: leaf.digests,
-        tlogEntry: tlogEntry({
+        tlogEntry: await loggedTlogEntry({
+          ledgerSigner: deps.ledgerSigner,
           logIndex: index,
-          logId,
           kind: leaf.kind,
+          body: leaf.body,
           integratedTime,
-          canonicalizedBody: leaf.body,
-          inclusionProof: {
-            logIndex: index,
-            rootHash: proof.rootHash,
-            treeSize: proof.treeSize,
-            hashes: proof.hashes,
-            checkpoint: proof.checkpoint,
-          },
-          signedEntryTimestamp: set,
+          proof: await ledger.inclusionProof(index),
         }),
       });
     }
@@ -124,14 +114,8 @@ function toLeaf(entry: Entry, who: { identity: Identity; repository: string; tim
       throw new APIError('INVALID_REQUEST', 'Cannot record the signature: it does not verify with the given key');
     if (!isDigest(entry.subject))
       throw new APIError('INVALID_REQUEST', `Cannot record the signature: "${entry.subject}" is not a digest`);
-    const hash = sha256(message).toString('hex');
     const body = {
-      apiVersion: '0.0.1',
-      kind: 'hashedrekord',
-      spec: {
-        data: { hash: { algorithm: 'sha256', value: hash } },
-        signature: { content: signature.toString('base64'), publicKey: { content: pemB64(entry.publicKey) } },
-      },
+      ...hashedrekordBody({ digestHex: sha256(message).toString('hex'), signature, publicKeyPem: entry.publicKey }),
       event: 'signature',
       format: entry.format,
       digests: [entry.subject as Digest],
@@ -151,15 +135,8 @@ function toLeaf(entry: Entry, who: { identity: Identity; repository: string; tim
       .filter(([alg]) => alg === 'sha256' || alg === 'sha512')
       .map(([alg, hex]) => `${alg}:${hex}`),
   );
-  const envelopeJson = canonicalBytes(entry.envelope);
   const body = {
-    apiVersion: '0.0.1',
-    kind: 'dsse',
-    spec: {
-      envelopeHash: { algorithm: 'sha256', value: sha256(envelopeJson).toString('hex') },
-      payloadHash: { algorithm: 'sha256', value: sha256(payload).toString('hex') },
-      signatures: [{ signature: entry.envelope.signatures[0]!.sig, verifier: pemB64(entry.publicKey) }],
-    },
+    ...dsseBody({ envelope: entry.envelope, publicKeyPem: entry.publicKey }),
     event: 'attestation',
     predicateType: statement.predicateType,
     digests,
