@@ -22,6 +22,7 @@ import {
   openBenchLedger,
   proofPhase,
   verifyPhase,
+  warmPhase,
 } from './ledger-lib/workload.ts';
 import { fmt, median, renderTable } from './lib/stats.ts';
 
@@ -108,9 +109,8 @@ async function runEngine(engine: Engine, o: ReturnType<typeof options>) {
     const cold = await proofPhase(uncached, o.proofs);
     await uncached.close();
     ledger = await openBenchLedger(store, signer, o.batch);
-    log(`${engine}: ${o.proofs} inclusion proofs through the tile cache, from empty`);
-    await proofPhase(ledger, o.proofs);
-    log(`${engine}: ${o.proofs} more, the cache warm`);
+    log(`${engine}: filling the tile cache, then ${o.proofs} inclusion proofs`);
+    await warmPhase(ledger);
     const proof = await proofPhase(ledger, o.proofs);
     log(`${engine}: full verify`);
     const verify = await verifyPhase(ledger);

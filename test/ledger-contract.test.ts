@@ -2,6 +2,11 @@
 // lookups, the tlog-tiles resources, the registry event feed, and what survives a close or a second writer.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { createManualClock, isErrorWithCode } from '../src/core/index.ts';
 import {
@@ -12,7 +17,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../src/ledger/pure.ts';
-import { createLedger } from '../src/ledger/storage.ts';
+import { createLedger, verifyLedgerArchive } from '../src/ledger/storage.ts';
 import { appendEvent } from '../src/store/index.ts';
 import { digestFor, entryFor, type OpenLedger, ORIGIN, openLedger, testSigner } from './ledger-kit.ts';
 import { type TestDatabase, testDatabases } from './support/databases.ts';
@@ -70,6 +75,16 @@ for (const makeEngine of await testDatabases()) {
         assert.equal(cp.size, 0);
         assert.deepEqual(cp.root, EMPTY_ROOT);
         assert.equal(openCheckpoint(cp.note, fresh.signer.publicKey, ORIGIN).size, 0);
+        assert.equal((await fresh.ledger.verify()).ok, true);
+        const file = join(await mkdtemp(join(tmpdir(), 'fixity-ledger-empty-')), 'ledger.tar');
+        await pipeline(
+          fresh.ledger.exportArchive({ publicKeyPem: fresh.signer.publicKeyPem }),
+          createWriteStream(file),
+        );
+        const report = await verifyLedgerArchive(file, fresh.signer.publicKeyPem);
+        assert.equal(report.ok, true, JSON.stringify(report.problems));
+        assert.equal(report.checkpoints, 1);
+        await rm(dirname(file), { recursive: true, force: true });
       } finally {
         await fresh.close();
         await other.cleanup();
@@ -184,6 +199,16 @@ for (const makeEngine of await testDatabases()) {
       }
     });
 
+    test('append() stores what it hashed, even when the caller reuses its buffers right away', async () => {
+      const entries = Array.from({ length: 100 }, (_, i) => entryFor(i, 'reused'));
+      const pending = l.ledger.append(entries);
+      for (const e of entries) e.body.fill(0x20);
+      const appended = await pending;
+      for (const [i, a] of appended.entries()) {
+        assert.deepEqual((await l.ledger.entry(a.index))!.body, Buffer.from(entryFor(i, 'reused').body));
+      }
+    });
+
     test('append() refuses an entry that does not mention its digests, or is too large to bundle', async () => {
       await assert.rejects(
         l.ledger.append([{ body: Buffer.from('{}'), digests: [digestFor(1)] }]),
@@ -216,6 +241,31 @@ for (const makeEngine of await testDatabases()) {
       // Tile level 1 holds the roots of full level-0 tiles.
       const level1 = await l.ledger.tile(1, 0, Math.floor(size / 256));
       assert.equal(level1?.length, Math.floor(size / 256) * 32);
+    });
+
+    test('exportArchive() of a tree past a full level-1 tile verifies offline with only the key', async () => {
+      const other = await makeEngine();
+      const big = await openLedger(other);
+      const dir = await mkdtemp(join(tmpdir(), 'fixity-ledger-big-'));
+      try {
+        const total = 256 * 256 + 300;
+        for (let at = 0; at < total; at += 8192) {
+          await big.ledger.append(
+            Array.from({ length: Math.min(8192, total - at) }, (_, i) => entryFor(at + i, 'big')),
+          );
+        }
+        const file = join(dir, 'ledger.tar');
+        await pipeline(big.ledger.exportArchive({ publicKeyPem: big.signer.publicKeyPem }), createWriteStream(file));
+        const report = await verifyLedgerArchive(file, big.signer.publicKeyPem);
+        assert.equal(report.ok, true, JSON.stringify(report.problems));
+        assert.equal(report.size, total);
+        assert.equal(report.latest?.rootHash, (await big.ledger.checkpoint()).root.toString('base64'));
+        assert.equal((await big.ledger.tile(2, 0, 1))?.length, 32);
+      } finally {
+        await big.close();
+        await other.cleanup();
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     test('feedEvents() turns registry events into leaves once, in order, across restarts', async () => {

@@ -8,28 +8,40 @@ const ROLE = 'fixity-leaf-hasher';
 
 /** SHA-256(0x00 || entry) of many entries, off the calling thread. */
 export interface LeafHasher {
-  hash(entries: ReadonlyArray<Uint8Array | null>): Promise<Array<Buffer | null>>;
+  /**
+   * The leaf hashes, and the entries as the worker hashed them (copies, so what is stored later is what was
+   * hashed even if the caller reuses its buffers).
+   */
+  hash(
+    entries: ReadonlyArray<Uint8Array | null>,
+  ): Promise<{ hashes: Array<Buffer | null>; entries: Array<Buffer | null> }>;
   close(): Promise<void>;
 }
 
 type Request = { id: number; bytes: Uint8Array; lengths: Int32Array };
+type Reply = { id: number; hashes: Uint8Array; bytes: Uint8Array };
 
 /** Starts one worker thread; `close()` stops it. */
 export function createLeafHasher(): LeafHasher {
   const worker = new Worker(new URL(import.meta.url), { workerData: { role: ROLE } });
-  worker.unref();
-  const waiting = new Map<number, { resolve: (hashes: Uint8Array) => void; reject: (err: unknown) => void }>();
+  const waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (err: unknown) => void }>();
   let next = 0;
   let failure: unknown = null;
-  worker.on('message', (m: { id: number; hashes: Uint8Array }) => {
-    waiting.get(m.id)?.resolve(m.hashes);
+  worker.on('message', (m: Reply) => {
+    waiting.get(m.id)?.resolve(m);
     waiting.delete(m.id);
+    if (waiting.size === 0) worker.unref();
   });
-  worker.on('error', (err) => {
-    failure = err;
-    for (const w of waiting.values()) w.reject(err);
+  const stop = (err: unknown) => {
+    failure ??= err;
+    for (const w of waiting.values()) w.reject(failure);
     waiting.clear();
-  });
+  };
+  worker.on('error', stop);
+  worker.on('exit', () => stop(new Error('Cannot hash leaves: the hasher thread exited')));
+  // An idle hasher must not keep the process alive, a busy one must (unref after the listeners: adding one
+  // refs the worker again).
+  worker.unref();
   return {
     async hash(entries) {
       if (failure !== null) throw failure;
@@ -44,12 +56,23 @@ export function createLeafHasher(): LeafHasher {
         at += e.length;
       }
       const id = next++;
-      const hashes = await new Promise<Uint8Array>((resolve, reject) => {
+      const reply = await new Promise<Reply>((resolve, reject) => {
+        if (waiting.size === 0) worker.ref();
         waiting.set(id, { resolve, reject });
         worker.postMessage({ id, bytes, lengths } satisfies Request, [bytes.buffer, lengths.buffer]);
       });
-      const out = Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength);
-      return entries.map((e, i) => (e === null ? null : out.subarray(i * 32, i * 32 + 32)));
+      const hashes = Buffer.from(reply.hashes.buffer, reply.hashes.byteOffset, reply.hashes.byteLength);
+      const back = Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
+      let at = 0;
+      const copies = entries.map((e) => {
+        if (e === null) return null;
+        at += e.length;
+        return back.subarray(at - e.length, at);
+      });
+      return {
+        hashes: entries.map((e, i) => (e === null ? null : hashes.subarray(i * 32, i * 32 + 32))),
+        entries: copies,
+      };
     },
     async close() {
       await worker.terminate();
@@ -69,7 +92,10 @@ function serve(): void {
       hash('sha256', scratch.subarray(0, n + 1), 'buffer').copy(out, i * 32);
       at += n;
     }
-    parentPort!.postMessage({ id, hashes: out }, [out.buffer as ArrayBuffer]);
+    parentPort!.postMessage({ id, hashes: out, bytes } satisfies Reply, [
+      out.buffer as ArrayBuffer,
+      bytes.buffer as ArrayBuffer,
+    ]);
   });
 }
 

@@ -40,7 +40,7 @@ type Waiter<T> = { resolve: (value: T) => void; reject: (err: unknown) => void }
 type Prepared = { write: BatchWrite; appended: AppendedEntry[]; events: number };
 type Outcome = { ok: true } | { ok: false; conflict: boolean };
 type Item =
-  | ({ kind: 'entries'; entries: readonly EntryInput[]; hashes: Promise<Array<Buffer | null>> | null } & Waiter<
+  | ({ kind: 'entries'; entries: readonly EntryInput[]; hashed: ReturnType<LeafHasher['hash']> | null } & Waiter<
       AppendedEntry[]
     >)
   | ({ kind: 'feed' } & Waiter<number>);
@@ -197,12 +197,16 @@ export function createSequencer(deps: SequencerDeps) {
   }
 
   async function prepare(s: TreeState, batch: Item[]): Promise<Prepared | null> {
-    const entries = batch.flatMap((i) => (i.kind === 'entries' ? i.entries : []));
+    const entries: EntryInput[] = [];
     const given: Array<Buffer | null> = [];
     for (const item of batch) {
       if (item.kind !== 'entries') continue;
-      const hashes = item.hashes === null ? null : await item.hashes.catch(() => null);
-      for (let i = 0; i < item.entries.length; i++) given.push(hashes?.[i] ?? null);
+      const hashed = item.hashed === null ? null : await item.hashed.catch(() => null);
+      for (const [i, e] of item.entries.entries()) {
+        const body = hashed?.entries[i];
+        entries.push(body === null || body === undefined ? e : { body, digests: e.digests });
+        given.push(hashed?.hashes[i] ?? null);
+      }
     }
     let eventSeq = s.eventSeq;
     let events = 0;
@@ -295,12 +299,12 @@ export function createSequencer(deps: SequencerDeps) {
       }
       if (entries.length === 0) return Promise.resolve([]);
       // A large append's leaves are hashed on the worker while it waits in the queue.
-      const hashes =
+      const hashed =
         deps.hasher !== undefined && entries.length >= HASH_ON_WORKER
           ? deps.hasher().hash(entries.map((e) => e.body))
           : null;
-      hashes?.catch(() => undefined); // a failed worker means hashing here instead
-      return enqueue<AppendedEntry[]>((w) => ({ kind: 'entries', entries, hashes, ...w }));
+      hashed?.catch(() => undefined); // a failed worker means hashing here instead
+      return enqueue<AppendedEntry[]>((w) => ({ kind: 'entries', entries, hashed, ...w }));
     },
     /** Sequences the next registry events after the cursor; resolves with how many were appended. */
     feed(): Promise<number> {

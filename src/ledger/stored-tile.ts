@@ -21,7 +21,7 @@ export const tileKey = (level: number, index: number): string => `${level}/${ind
 const countAt = (width: number, k: number): number => Math.floor(width / 2 ** k);
 
 /** Where offset level `k` (1..7) starts in `interior`, in hashes. */
-function interiorStart(width: number, k: number): number {
+export function interiorStart(width: number, k: number): number {
   let start = 0;
   for (let j = 1; j < k; j++) start += countAt(width, j);
   return start;

@@ -4,7 +4,7 @@ import { checkpointVerifier, parseCheckpoint } from './checkpoint.ts';
 import { createProblemLog, type LedgerProblem, type LedgerReport } from './ledger-report.ts';
 import { createTreeBuilder } from './merkle.ts';
 import { verifyNote } from './note.ts';
-import { interiorLength } from './stored-tile.ts';
+import { interiorLength, interiorStart } from './stored-tile.ts';
 import { TILE_HEIGHT, TILE_WIDTH } from './tiles.ts';
 
 /** A tile as a verifier reads it; `interior` is null where the source has none (an exported archive). */
@@ -27,7 +27,10 @@ const KEEP = 1000; // mismatches remembered for telling a changed leaf from a ch
 const ZERO = Buffer.alloc(32);
 const view = (bytes: Uint8Array, from: number, length: number) =>
   Buffer.from(bytes.buffer, bytes.byteOffset + from, length);
-type Building = { level: number; index: number; rows: Buffer[][] };
+// A recomputed tile: hashes copied into flat buffers laid out as a full tile's (no object per node).
+type Building = { level: number; index: number; hashes: Buffer; interior: Buffer; counts: number[] };
+const FULL_START = Array.from({ length: TILE_HEIGHT }, (_, k) => interiorStart(TILE_WIDTH, k));
+const FULL_INTERIOR = interiorLength(TILE_WIDTH);
 const key = (level: number, index: number) => `${level}/${index}`;
 
 /**
@@ -62,11 +65,19 @@ export function createTreeAudit(ledgerKey: { publicKey: KeyObject; origin: strin
     const tileIndex = Math.floor(index / (TILE_WIDTH >> k));
     let t = building.get(tileLevel);
     if (t === undefined || t.index !== tileIndex) {
-      t = { level: tileLevel, index: tileIndex, rows: Array.from({ length: TILE_HEIGHT }, () => []) };
+      const counts = new Array<number>(TILE_HEIGHT).fill(0);
+      t = {
+        level: tileLevel,
+        index: tileIndex,
+        hashes: Buffer.alloc(TILE_WIDTH * 32),
+        interior: Buffer.alloc(FULL_INTERIOR),
+        counts,
+      };
       building.set(tileLevel, t);
     }
-    t.rows[k]!.push(hash);
-    if (k === TILE_HEIGHT - 1 && t.rows[k]!.length === 2) complete(t);
+    const n = t.counts[k]!++;
+    hash.copy(k === 0 ? t.hashes : t.interior, (k === 0 ? n : FULL_START[k]! + n) * 32);
+    if (k === TILE_HEIGHT - 1 && n === 1) complete(t);
   };
 
   function complete(t: Building): void {
@@ -86,9 +97,10 @@ export function createTreeAudit(ledgerKey: { publicKey: KeyObject; origin: strin
     }
   }
 
-  // Level-0 hashes were compared leaf by leaf already; here the rest of the tile.
+  // Level-0 hashes were compared leaf by leaf already; here the rest of the tile, a row at a time, and
+  // hash by hash only where a row differs.
   function compareTile(t: Building, stored: AuditTile): void {
-    const width = t.rows[0]!.length;
+    const width = t.counts[0]!;
     const storedWidth = stored.hashes.length / 32;
     if (!Number.isInteger(storedWidth) || storedWidth < width) {
       log.add({
@@ -99,27 +111,22 @@ export function createTreeAudit(ledgerKey: { publicKey: KeyObject; origin: strin
       });
       return;
     }
-    const at = (bytes: Uint8Array, n: number) => bytes.subarray(n * 32, n * 32 + 32);
-    if (t.level > 0) {
-      for (let j = 0; j < width; j++) {
-        if (!t.rows[0]![j]!.equals(at(stored.hashes, j)))
-          nodeMismatch(t.level * TILE_HEIGHT, t.index * TILE_WIDTH + j, t.level);
+    const row = (k: number, ours: Buffer, from: number, theirs: Uint8Array, at: number, n: number) => {
+      if (ours.compare(theirs, at * 32, (at + n) * 32, from * 32, (from + n) * 32) === 0) return;
+      for (let o = 0; o < n; o++) {
+        if (ours.compare(theirs, (at + o) * 32, (at + o + 1) * 32, (from + o) * 32, (from + o + 1) * 32) !== 0) {
+          nodeMismatch(t.level * TILE_HEIGHT + k, t.index * (TILE_WIDTH >> k) + o, t.level);
+        }
       }
-    }
+    };
+    if (t.level > 0) row(0, t.hashes, 0, stored.hashes, 0, width);
     if (stored.interior === null) return;
     if (stored.interior.length !== interiorLength(storedWidth)) {
       nodeMismatch(t.level * TILE_HEIGHT + 1, t.index * (TILE_WIDTH >> 1), t.level);
       return;
     }
-    let start = 0;
     for (let k = 1; k < TILE_HEIGHT; k++) {
-      const row = t.rows[k]!;
-      for (let o = 0; o < row.length; o++) {
-        if (!row[o]!.equals(at(stored.interior, start + o))) {
-          nodeMismatch(t.level * TILE_HEIGHT + k, t.index * (TILE_WIDTH >> k) + o, t.level);
-        }
-      }
-      start += Math.floor(storedWidth / 2 ** k);
+      row(k, t.interior, FULL_START[k]!, stored.interior, interiorStart(storedWidth, k), t.counts[k]!);
     }
   }
 
@@ -155,7 +162,7 @@ export function createTreeAudit(ledgerKey: { publicKey: KeyObject; origin: strin
      * The leaf hashes of level-0 tile `tile` in order (null where a leaf is missing) and the stored tile. `from`
      * continues a tile given in part before (an archive whose bundle was cut short).
      */
-    leaves(tile: number, hashes: ReadonlyArray<Uint8Array | null>, stored: AuditTile | null, from = 0): void {
+    leaves(tile: number, hashes: ReadonlyArray<Buffer | null>, stored: AuditTile | null, from = 0): void {
       if (tile * TILE_WIDTH + from !== builder.size) {
         log.add({
           kind: 'archive-invalid',
@@ -176,19 +183,18 @@ export function createTreeAudit(ledgerKey: { publicKey: KeyObject; origin: strin
         const at = from + j;
         const index = tile * TILE_WIDTH + at;
         const given = hashes[j];
-        const recorded =
-          recordedIn !== null && recordedIn.hashes.length >= (at + 1) * 32
-            ? view(recordedIn.hashes, at * 32, 32)
-            : null;
+        // The stored tile's bytes, when it holds this leaf's hash (at byte at·32).
+        const recorded = recordedIn !== null && recordedIn.hashes.length >= (at + 1) * 32 ? recordedIn.hashes : null;
         let hash: Uint8Array;
         if (given === null || given === undefined) {
           // Carry on with the recorded hash, so one lost row does not hide everything after it.
-          hash = recorded === null ? ZERO : Buffer.from(recorded);
+          hash = recorded === null ? ZERO : view(recorded, at * 32, 32);
           if (missing.length < KEEP) missing.push(index);
           log.add({ kind: 'leaf-missing', index, message: `leaf ${index} is missing` });
         } else {
           hash = given;
-          if (recorded !== null && !recorded.equals(hash) && suspects.length < KEEP) suspects.push(index);
+          const differs = recorded !== null && given.compare(recorded, at * 32, at * 32 + 32) !== 0;
+          if (differs && suspects.length < KEEP) suspects.push(index);
         }
         builder.push(hash, onNode);
         if (pending.length > 0) checkRoots();
@@ -275,14 +281,14 @@ export function createTreeAudit(ledgerKey: { publicKey: KeyObject; origin: strin
     /** The partial tiles at the right edge, as recomputed (compare them with `storedTile` before finishing). */
     edge(): Array<{ level: number; index: number; width: number }> {
       return [...building.values()]
-        .filter((t) => t.rows[0]!.length < TILE_WIDTH)
-        .map((t) => ({ level: t.level, index: t.index, width: t.rows[0]!.length }));
+        .filter((t) => t.counts[0]! < TILE_WIDTH)
+        .map((t) => ({ level: t.level, index: t.index, width: t.counts[0]! }));
     },
     /** Compares the edge tiles with their stored copies (cut to width), then lists what never had one. */
     closeTiles(): void {
       for (const t of building.values()) {
         const id = key(t.level, t.index);
-        if (t.rows[0]!.length === TILE_WIDTH || absent.has(id)) continue;
+        if (t.counts[0] === TILE_WIDTH || absent.has(id)) continue;
         const stored = storedEarly.get(id);
         storedEarly.delete(id);
         if (stored === undefined) awaitingStored.set(id, t);

@@ -73,11 +73,11 @@ export async function verifyLedger(options: {
   };
   type Chunk = Awaited<ReturnType<typeof read>>;
   const build = async ({ first, last, rows, stored, hashes }: Chunk): Promise<void> => {
-    const leafHashes = await hashes;
+    const leafHashes = (await hashes).hashes;
     let r = 0;
     for (let t = first; t < last; t++) {
       const start = t * TILE_WIDTH;
-      const tile: Array<Uint8Array | null> = new Array(Math.min(TILE_WIDTH, size - start)).fill(null);
+      const tile: Array<Buffer | null> = new Array(Math.min(TILE_WIDTH, size - start)).fill(null);
       for (; r < rows.length && rows[r]!.idx < start + tile.length; r++) tile[rows[r]!.idx - start] = leafHashes[r]!;
       await checkpointsUpTo(start + tile.length);
       audit.leaves(t, tile, stored.find((s) => s.index === t) ?? null);
