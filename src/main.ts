@@ -262,10 +262,13 @@ async function readOrCreateLedgerKey(dataDir: string): Promise<Signer> {
 }
 
 /**
- * Sequences registry events into the ledger: woken after each registry change, and on a timer as a
- * safety net. One run at a time; a failed run is logged and retried on the next tick.
+ * Runs `task` one at a time: woken by `wake()` (a wake during a run queues exactly one more) and on a timer
+ * as a safety net. A failed run is logged and retried on the next tick; `stop()` waits for the current run.
  */
-export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): void; stop(): Promise<void> } {
+export function startBackgroundTask(
+  task: () => Promise<void>,
+  options: { intervalMs: number; logger: Logger; what: string },
+): { wake(): void; stop(): Promise<void> } {
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
@@ -275,12 +278,8 @@ export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): voi
       again = true;
       return;
     }
-    running = ledger
-      .feedEvents()
-      .then(
-        () => undefined,
-        (err: unknown) => logger.error({ err }, 'cannot feed registry events into the ledger'),
-      )
+    running = task()
+      .catch((err: unknown) => options.logger.error({ err }, `cannot ${options.what}`))
       .finally(() => {
         running = null;
         if (again) {
@@ -289,7 +288,7 @@ export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): voi
         }
       });
   };
-  const timer = setInterval(run, LEDGER_FEED_MS);
+  const timer = setInterval(run, options.intervalMs);
   timer.unref();
   return {
     wake: run,
@@ -297,50 +296,35 @@ export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): voi
       clearInterval(timer);
       stopped = true;
       while (running !== null) await running;
-      // One last pass, so events of the final requests are in the ledger before it closes.
-      await ledger.feedEvents().catch((err: unknown) => logger.error({ err }, 'cannot feed the final events'));
     },
   };
 }
 
-/**
- * Runs auto-promotion (and the release service's repair of unfinished evidence): woken after registry and
- * release changes, and on a timer for soak times and windows that open by themselves. One run at a time.
- */
-export function startAutoPromotion(release: ReleaseService, logger: Logger): { wake(): void; stop(): Promise<void> } {
-  let running: Promise<void> | null = null;
-  let again = false;
-  let stopped = false;
-  const run = (): void => {
-    if (stopped) return;
-    if (running !== null) {
-      again = true;
-      return;
-    }
-    running = release
-      .runAutoPromotions()
-      .then(
-        (outcomes) => {
-          for (const o of outcomes) logger.info({ outcome: o }, 'auto-promotion');
-        },
-        (err: unknown) => logger.error({ err }, 'cannot run auto-promotion'),
-      )
-      .finally(() => {
-        running = null;
-        if (again) {
-          again = false;
-          run();
-        }
-      });
+/** Sequences registry events into the ledger; stopping runs one last pass so the final requests are in. */
+export function startLedgerFeeder(ledger: Ledger, logger: Logger): { wake(): void; stop(): Promise<void> } {
+  const feed = async () => {
+    await ledger.feedEvents();
   };
-  const timer = setInterval(run, AUTO_PROMOTION_MS);
-  timer.unref();
+  const loop = startBackgroundTask(feed, {
+    intervalMs: LEDGER_FEED_MS,
+    logger,
+    what: 'feed registry events into the ledger',
+  });
   return {
-    wake: run,
+    wake: loop.wake,
     async stop() {
-      clearInterval(timer);
-      stopped = true;
-      while (running !== null) await running;
+      await loop.stop();
+      await feed().catch((err: unknown) => logger.error({ err }, 'cannot feed the final events'));
     },
   };
+}
+
+/** Auto-promotion (and repair of unfinished evidence), also on a timer: soak times and windows pass by themselves. */
+export function startAutoPromotion(release: ReleaseService, logger: Logger): { wake(): void; stop(): Promise<void> } {
+  return startBackgroundTask(
+    async () => {
+      for (const outcome of await release.runAutoPromotions()) logger.info({ outcome }, 'auto-promotion');
+    },
+    { intervalMs: AUTO_PROMOTION_MS, logger, what: 'run auto-promotion' },
+  );
 }

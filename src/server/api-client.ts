@@ -102,19 +102,8 @@ export function createAPIClient(options: { server: string; token: string | null;
     const res = await send(method, path, body);
     if (res.status === 204) return undefined as T;
     const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-    if (!res.ok) {
-      const code: ClientErrorCode =
-        res.status === 401
-          ? 'UNAUTHENTICATED'
-          : res.status === 403
-            ? 'FORBIDDEN'
-            : res.status === 404
-              ? 'NOT_FOUND'
-              : res.status < 500
-                ? 'INVALID_REQUEST'
-                : 'SERVER_ERROR';
-      throw new ClientError(code, json.error?.message ?? `Cannot ${method} ${path}: HTTP ${res.status}`);
-    }
+    if (!res.ok)
+      throw new ClientError(codeOf(res.status), json.error?.message ?? `Cannot ${method} ${path}: HTTP ${res.status}`);
     return json as T;
   };
   return {
@@ -149,10 +138,19 @@ export function createAPIClient(options: { server: string; token: string | null;
     revokeKey: (keyId: string, reason: string) =>
       call<KeyView>('POST', `/keys/${encodeURIComponent(keyId)}/revoke`, { reason }),
     ...releaseMethods(send, call),
+    /** GET /audit/report as JSON (the CLI renders md/html itself after checking every row). */
+    auditReport: <T>(query: URLSearchParams) => call<T>('GET', `/audit/report?${query}`),
   };
 }
 
 export type APIClient = ReturnType<typeof createAPIClient>;
+
+function codeOf(status: number): ClientErrorCode {
+  if (status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 404) return 'NOT_FOUND';
+  return status < 500 ? 'INVALID_REQUEST' : 'SERVER_ERROR';
+}
 
 type Send = (method: string, path: string, body?: unknown) => Promise<Response>;
 type Call = <T>(method: string, path: string, body?: unknown) => Promise<T>;

@@ -6,7 +6,6 @@ import { renderAuditMarkdown } from '../../release/audit-markdown.ts';
 import type { AuditReport } from '../../release/audit-report.ts';
 import { parseAuditTime } from '../../release/audit-time.ts';
 import { verifyAuditReport } from '../../release/audit-verify.ts';
-import { ClientError } from '../../server/index.ts';
 import { resolveClient } from '../context.ts';
 import { trustedLedgerKey } from '../ledger-pin.ts';
 import { CLIError, EXIT, emit, type GlobalOptions } from '../output.ts';
@@ -67,7 +66,7 @@ async function runReport(g: GlobalOptions, flags: ReportFlags): Promise<void> {
   if (flags.limit !== undefined && !/^[1-9][0-9]*$/.test(flags.limit))
     throw new CLIError('USAGE', `Cannot use --limit ${flags.limit}: give a positive integer`);
 
-  const { client, server, token } = resolveClient(g);
+  const { client, server } = resolveClient(g);
   const info = await client.ledger();
   const trusted = await trustedLedgerKey(server, info, flags.key, warn);
   const progress = createProgress({ json: g.json === true });
@@ -77,7 +76,7 @@ async function runReport(g: GlobalOptions, flags: ReportFlags): Promise<void> {
   if (until !== undefined) query.set('until', until.toISOString());
   if (flags.stage !== undefined) query.set('stage', flags.stage);
   if (flags.limit !== undefined) query.set('limit', flags.limit);
-  const fetched = await fetchReport(server, token, query);
+  const fetched = await client.auditReport<AuditReport>(query);
   progress.set('audit', `verifying ${fetched.rows?.length ?? 0} inclusion proofs…`);
   const report = verifyAuditReport(fetched, { publicKey: createPublicKey(trusted.publicKey), origin: info.origin });
   progress.done();
@@ -122,31 +121,4 @@ function when(text: string | undefined, flag: string, now: Date): Date | undefin
       'give a duration such as 7d or 12h, or an RFC 3339 time',
     );
   return at;
-}
-
-// GET /api/v1/audit/report as JSON; errors read like the API client's.
-async function fetchReport(server: string, token: string | null, query: URLSearchParams): Promise<AuditReport> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(`/api/v1/audit/report?${query}`, server), {
-      headers: token === null ? {} : { Authorization: `Bearer ${token}` },
-    });
-  } catch (err) {
-    throw new ClientError('UNREACHABLE', `Cannot reach the Fixity server at ${server}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  const body = (await res.json().catch(() => ({}))) as AuditReport & { error?: { message?: string } };
-  if (res.ok) return body;
-  const code =
-    res.status === 401
-      ? 'UNAUTHENTICATED'
-      : res.status === 403
-        ? 'FORBIDDEN'
-        : res.status === 404
-          ? 'NOT_FOUND'
-          : res.status < 500
-            ? 'INVALID_REQUEST'
-            : 'SERVER_ERROR';
-  throw new ClientError(code, body.error?.message ?? `Cannot build the audit report: HTTP ${res.status}`);
 }
