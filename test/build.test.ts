@@ -57,6 +57,7 @@ describe('build()', () => {
       process.umask(0o002);
       const second = await build(options(b, { noCache: true, cacheDir: join(work, 'cache2') }));
       assert.equal(first.digest, second.digest);
+      assert.equal(first.sbom.digest, second.sbom.digest, 'same inputs, same SBOM referrer');
       assert.deepEqual(
         first.layers.map((l) => l.diffId),
         second.layers.map((l) => l.diffId),

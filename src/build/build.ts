@@ -255,7 +255,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       version: spec.version,
       imageDigest: digest,
       created: new Date(info.sourceDateEpoch * 1000).toISOString(),
-      files: files.map((f) => ({ path: f.path, digest: f.digest!, size: f.size })),
+      files: imageFiles(collected).map((f) => ({ path: f.path, digest: f.digest!, sha1: f.sha1!, size: f.size })),
       packages,
       toolVersion,
     });
@@ -382,6 +382,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   } finally {
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }
+}
+
+/**
+ * The regular files of the image (hardlinks too, each a path to the same content), each path as the last
+ * layer holding it leaves it: a later layer's entry hides an earlier one's, as on unpacking.
+ */
+function imageFiles(layers: FileEntry[][]): FileEntry[] {
+  const byPath = new Map<string, FileEntry>();
+  for (const entries of layers) for (const entry of entries) byPath.set(entry.path, entry);
+  return [...byPath.values()].filter((e) => e.type === 'file' || e.type === 'hardlink');
 }
 
 const emptyBytes = new TextEncoder().encode('{}');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createManualClock } from '../core/index.ts';
-import { type FileDigest, openDigestCache, RACY_MS } from './digest-cache.ts';
+import { type FileDigests, openDigestCache, RACY_MS } from './digest-cache.ts';
 import type { FileStamp } from './source-file.ts';
 
 const dirs: string[] = [];
@@ -20,8 +20,8 @@ function tempDir(): string {
 const ROOT = '/src/app';
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const ns = (ms: number) => BigInt(ms) * 1_000_000n;
-const D1 = `sha256:${'1'.repeat(64)}` as FileDigest;
-const D2 = `sha256:${'2'.repeat(64)}` as FileDigest;
+const D1: FileDigests = { digest: `sha256:${'1'.repeat(64)}`, sha1: 'a'.repeat(40) };
+const D2: FileDigests = { digest: `sha256:${'2'.repeat(64)}`, sha1: 'b'.repeat(40) };
 /** A stamp for a file last changed `ageMs` before NOW. */
 const stamp = (ageMs: number, extra: Partial<FileStamp> = {}): FileStamp => ({
   dev: 2049n,
@@ -33,19 +33,35 @@ const stamp = (ageMs: number, extra: Partial<FileStamp> = {}): FileStamp => ({
 });
 
 /** Records `entries` in a session at NOW, saves, and reopens at `reopenAt`. */
-async function recorded(dir: string, entries: Array<[string, FileStamp, FileDigest]>, reopenAt = NOW + 60_000) {
+async function recorded(dir: string, entries: Array<[string, FileStamp, FileDigests]>, reopenAt = NOW + 60_000) {
   const first = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW) });
-  for (const [path, s, digest] of entries) first.set(path, s, digest);
+  for (const [path, s, digests] of entries) first.set(path, s, digests);
   await first.save();
   return openDigestCache(dir, ROOT, { clock: createManualClock(reopenAt) });
 }
 
 describe('openDigestCache()', () => {
-  test('openDigestCache() returns the recorded digest when the stamp is unchanged and old enough', async () => {
+  test('openDigestCache() returns the recorded SHA-256 and SHA-1 when the stamp is unchanged and old enough', async () => {
     const dir = tempDir();
     const cache = await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
-    assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), D1);
+    assert.deepEqual(cache.get(`${ROOT}/a.js`, stamp(60_000)), D1);
     assert.deepEqual(cache.counts(), { hits: 1, misses: 0 });
+    const [file] = readdirSync(dir);
+    const stored = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
+    assert.equal(stored.version, 2);
+    const t = ns(NOW - 60_000);
+    assert.deepEqual(stored.entries, [['a.js', `2049:77:5:${t}:${t}`, '1'.repeat(64), 'a'.repeat(40)]]);
+  });
+
+  test('openDigestCache() ignores a version 1 cache, which holds no SHA-1, instead of misreading it', async () => {
+    const dir = tempDir();
+    await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    const [file] = readdirSync(dir);
+    const v2 = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
+    const v1 = { ...v2, version: 1, entries: v2.entries.map((e: string[]) => e.slice(0, 3)) };
+    writeFileSync(join(dir, file!), JSON.stringify(v1));
+    const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
+    assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), null);
   });
 
   test('openDigestCache() misses when dev, ino, size, mtime or ctime changed, or the path is unknown', async () => {
@@ -81,7 +97,7 @@ describe('openDigestCache()', () => {
     ]);
     assert.equal(cache.get(`${ROOT}/racy`, racy), null);
     assert.equal(cache.get(`${ROOT}/ctime-racy`, ctimeRacy), null);
-    assert.equal(cache.get(`${ROOT}/settled`, settled), D2);
+    assert.deepEqual(cache.get(`${ROOT}/settled`, settled), D2);
   });
 
   test('openDigestCache() trusts a racy entry once a later session has hashed it again', async () => {
@@ -92,7 +108,7 @@ describe('openDigestCache()', () => {
     second.set(`${ROOT}/f`, racy, D1); // what collectLayer does after hashing it again
     await second.save();
     const third = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 20_000) });
-    assert.equal(third.get(`${ROOT}/f`, racy), D1);
+    assert.deepEqual(third.get(`${ROOT}/f`, racy), D1);
   });
 
   test('openDigestCache() ignores a cache file that is corrupt, truncated or of another shape', async () => {
@@ -107,7 +123,9 @@ describe('openDigestCache()', () => {
       JSON.stringify({ ...JSON.parse(good), version: 99 }),
       JSON.stringify({ ...JSON.parse(good), root: '/elsewhere' }),
       good.replace(/"[0-9a-f]{64}"/, '"zz"'),
-      good.replace(/\]\]/, ',7]]'),
+      good.replace(/"[0-9a-f]{40}"/, '"ABC"'),
+      good.replace(/,"[0-9a-f]{40}"/, ''),
+      good.replace(/\]\]/, ',"7"]]'),
     ];
     for (const content of bad) {
       writeFileSync(join(dir, file!), content);
@@ -122,13 +140,13 @@ describe('openDigestCache()', () => {
       [`${ROOT}/kept`, stamp(60_000), D1],
       [`${ROOT}/deleted`, stamp(60_000), D2],
     ]);
-    assert.equal(cache.get(`${ROOT}/kept`, stamp(60_000)), D1);
+    assert.deepEqual(cache.get(`${ROOT}/kept`, stamp(60_000)), D1);
     await cache.save();
     const [file] = readdirSync(dir);
     assert.deepEqual(readdirSync(dir), [file], 'no temporary file is left');
     const again = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 120_000) });
     assert.equal(again.get(`${ROOT}/deleted`, stamp(60_000)), null);
-    assert.equal(again.get(`${ROOT}/kept`, stamp(60_000)), D1);
+    assert.deepEqual(again.get(`${ROOT}/kept`, stamp(60_000)), D1);
     writeFileSync(join(dir, file!), readFileSync(join(dir, file!), 'utf8').replace('"version"', ' "version"'));
     const marked = readFileSync(join(dir, file!), 'utf8');
     const unchanged = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 180_000) });

@@ -1,5 +1,6 @@
 /**
  * Remembers file digests between builds, as git's index does, so a warm rebuild does not read unchanged files.
+ * Each file's SHA-256 (its OCI digest) is kept with its SHA-1 (which the SPDX SBOM requires), both from one read.
  *
  * - A digest is reused only while the file's dev, ino, size, mtime and ctime are all unchanged.
  * - Racy git: a file written in the same timestamp tick as it was hashed could change again without its
@@ -10,7 +11,8 @@
  * - One file per layer source root (`<dir>/<sha256 of root>.json`), paths stored relative to it. A build saves
  *   only the entries it used, so deleted files drop out, and writes nothing when it used all as they were.
  * - The file is replaced atomically (temporary file and rename); one that cannot be read or parsed, or has
- *   another version or root, is ignored, never trusted in part.
+ *   another version or root, is ignored, never trusted in part. Version 2 added the SHA-1: a version 1 file
+ *   has none, so it is ignored and the next build hashes everything once.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,12 +22,18 @@ import { writeFileAtomic } from './write-file-atomic.ts';
 
 export type FileDigest = `sha256:${string}`;
 
+/** What is remembered of one file's content: its OCI digest and its SHA-1 as lowercase hex. */
+export interface FileDigests {
+  digest: FileDigest;
+  sha1: string;
+}
+
 /** Port used by collectLayer: digests known for files by their stamp. */
 export interface DigestCache {
-  /** The digest recorded for `path` at this stamp, or null when unknown, changed or too recent to trust. */
-  get(path: string, stamp: FileStamp): FileDigest | null;
-  /** Records `digest` as the content of `path` at `stamp`. */
-  set(path: string, stamp: FileStamp, digest: FileDigest): void;
+  /** The digests recorded for `path` at this stamp, or null when unknown, changed or too recent to trust. */
+  get(path: string, stamp: FileStamp): FileDigests | null;
+  /** Records `digests` as those of the content of `path` at `stamp`. */
+  set(path: string, stamp: FileStamp, digests: FileDigests): void;
 }
 
 /** A DigestCache kept in a file; `save()` writes what this build used. */
@@ -36,11 +44,11 @@ export interface FileDigestCache extends DigestCache {
 }
 
 export const RACY_MS = 2000;
-const VERSION = 1;
+const VERSION = 2;
 
 interface Stored {
   stamp: string;
-  digest: FileDigest;
+  digests: FileDigests;
 }
 
 /** Opens the digest cache of the layer source directory `root` under `dir` (empty when there is none yet). */
@@ -67,17 +75,18 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
       }
       hits++;
       used.set(path, entry);
-      return entry.digest;
+      return entry.digests;
     },
-    set(path, stamp, digest) {
-      used.set(path, { stamp: stampOf(stamp), digest });
+    set(path, stamp, digests) {
+      used.set(path, { stamp: stampOf(stamp), digests });
       changed = true;
     },
     async save() {
       if (!changed && used.size === known.size) return; // every entry was used as it was: the file stands
       const entries: string[][] = [];
-      for (const [path, { stamp, digest }] of used) {
-        entries.push([path.startsWith(prefix) ? path.slice(prefix.length) : path, stamp, digest.slice(7)]);
+      for (const [path, { stamp, digests }] of used) {
+        const relative = path.startsWith(prefix) ? path.slice(prefix.length) : path;
+        entries.push([relative, stamp, digests.digest.slice(7), digests.sha1]);
       }
       await writeFileAtomic(file, JSON.stringify({ version: VERSION, root, recordedAtMs: openedAt, entries }));
     },
@@ -107,10 +116,10 @@ async function load(
     return empty;
   }
   for (const entry of entries as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 3 || !entry.every((v) => typeof v === 'string')) return empty;
-    const [path, stamp, hex] = entry as [string, string, string];
-    if (!/^[0-9a-f]{64}$/.test(hex)) return empty;
-    known.set(path.startsWith('/') ? path : prefix + path, { stamp, digest: `sha256:${hex}` });
+    if (!Array.isArray(entry) || entry.length !== 4 || !entry.every((v) => typeof v === 'string')) return empty;
+    const [path, stamp, hex, sha1] = entry as [string, string, string, string];
+    if (!/^[0-9a-f]{64}$/.test(hex) || !/^[0-9a-f]{40}$/.test(sha1)) return empty;
+    known.set(path.startsWith('/') ? path : prefix + path, { stamp, digests: { digest: `sha256:${hex}`, sha1 } });
   }
   return { known, trustBeforeNs: BigInt((recordedAtMs as number) - RACY_MS) * 1_000_000n };
 }

@@ -24,10 +24,11 @@ export function createLayerCache(dir: string) {
       toolVersion: string;
     }): string {
       // Entry by entry rather than one canonical document: a 100k-file layer is hashed in a fraction of the
-      // time. Each entry is its JSON without `source` (the host path), so a layer moved elsewhere still hits.
+      // time. Each entry is its JSON without `source` (the host path), so a layer moved elsewhere still hits,
+      // and without `sha1` (SBOM evidence; the layer's bytes follow from `digest`).
       const { entries, ...rest } = inputs;
       const hash = createHash('sha256').update(canonicalJSON({ ...rest, node: process.versions.node.split('.')[0] }));
-      for (const { source: _source, ...entry } of entries) hash.update(`\n${JSON.stringify(entry)}`);
+      for (const { source: _source, sha1: _sha1, ...entry } of entries) hash.update(`\n${JSON.stringify(entry)}`);
       return hash.digest('hex');
     },
     async get(key: string): Promise<CachedLayer | null> {

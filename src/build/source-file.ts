@@ -56,19 +56,21 @@ export function readChunk(fd: number, path: string, buffer: Buffer, offset: numb
 }
 
 /**
- * SHA-256 and size of a regular file, checked against its earlier lstat so a file that moves or changes while
- * being read fails. Returns the stat of what was read, to remember the digest by, and the content itself when
- * it was read whole (files up to 8 MiB): a view that is valid only until the next call.
+ * SHA-256 (the OCI digest) and SHA-1 (SPDX 2.3 requires one per file) and size of a regular file, both hashes
+ * fed from one read, checked against its earlier lstat so a file that moves or changes while being read
+ * fails. Returns the stat of what was read, to remember the digests by, and the content itself when it was
+ * read whole (files up to 8 MiB): a view that is valid only until the next call.
  */
 export function hashSourceFile(
   path: string,
   expected: FileStamp,
-): { digest: `sha256:${string}`; size: number; stat: BigIntStats; content: Buffer | null } {
+): { digest: `sha256:${string}`; sha1: string; size: number; stat: BigIntStats; content: Buffer | null } {
   const { fd, stat } = openSourceFile(path, expected);
   try {
     const wanted = Number(expected.size) + 1; // one byte more, to see a file that grew
     let size = 0;
     let digest: string;
+    let sha1: string;
     let content: Buffer | null = null;
     if (wanted <= WHOLE) {
       const buffer = wanted <= scratch.length ? scratch : Buffer.allocUnsafe(wanted);
@@ -78,14 +80,20 @@ export function hashSourceFile(
         asked = n < asked ? 0 : wanted - size; // a short read is the end
       }
       content = buffer.subarray(0, size);
-      digest = hash('sha256', content); // one shot: most files are small
+      // One shot each: most files are small, and two one-shot hashes of a buffer in cache beat two Hash
+      // objects (19k files, 131 MB: 147 ms against 161 ms; SHA-256 alone 76 ms).
+      digest = hash('sha256', content);
+      sha1 = hash('sha1', content);
     } else {
       const running = createHash('sha256');
+      const runningSha1 = createHash('sha1');
       for (let n = CHUNK; n === CHUNK; size += n) {
         n = readChunk(fd, path, scratch, 0, CHUNK);
         running.update(scratch.subarray(0, n));
+        runningSha1.update(scratch.subarray(0, n));
       }
       digest = running.digest('hex');
+      sha1 = runningSha1.digest('hex');
     }
     let after: BigIntStats;
     try {
@@ -96,7 +104,7 @@ export function hashSourceFile(
     if (BigInt(size) !== expected.size || after.ctimeNs !== stat.ctimeNs || after.mtimeNs !== stat.mtimeNs) {
       throw sourceChangedError(path, 'it was modified while being read');
     }
-    return { digest: `sha256:${digest}`, size, stat, content };
+    return { digest: `sha256:${digest}`, sha1, size, stat, content };
   } finally {
     closeSync(fd);
   }

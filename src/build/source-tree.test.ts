@@ -140,10 +140,23 @@ describe('collectLayer()', () => {
     const entries = await collectLayer({ from, to: '/app' });
     const f = byPath(entries, 'app/f.txt');
     assert.equal(f.digest, `sha256:${createHash('sha256').update('hello\n').digest('hex')}`);
+    assert.equal(f.sha1, createHash('sha1').update('hello\n').digest('hex'));
     assert.equal(f.size, 6);
     assert.equal(f.source, join(from, 'f.txt'));
     assert.equal(byPath(entries, 'app/empty').digest, `sha256:${createHash('sha256').digest('hex')}`);
+    assert.equal(byPath(entries, 'app/empty').sha1, createHash('sha1').digest('hex'));
     assert.equal(byPath(entries, 'app').digest, null);
+    assert.equal(byPath(entries, 'app').sha1, null);
+  });
+
+  test('collectLayer() gives a file read in chunks (over 8 MiB) the same SHA-256 and SHA-1 as one read whole', async () => {
+    const big = Buffer.alloc((9 << 20) + 7, 'fixity');
+    const from = tempDir();
+    writeFileSync(join(from, 'big.bin'), big);
+    const f = byPath(await collectLayer({ from, to: '/' }), 'big.bin');
+    assert.equal(f.digest, `sha256:${createHash('sha256').update(big).digest('hex')}`);
+    assert.equal(f.sha1, createHash('sha1').update(big).digest('hex'));
+    assert.equal(f.size, big.byteLength);
   });
 
   test('collectLayer() stores a file once and later paths as hardlinks when they share an inode', async () => {
@@ -157,6 +170,7 @@ describe('collectLayer()', () => {
       assert.equal(l!.type, 'hardlink');
       assert.equal(l!.linkname, 'app/a-copy');
       assert.equal(l!.digest, first!.digest);
+      assert.equal(l!.sha1, createHash('sha1').update('same bytes').digest('hex'));
     }
   });
 
@@ -309,10 +323,10 @@ describe('collectLayer() with remembered digests', () => {
   const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}` as const;
   const later = () => createManualClock(Date.now() + 3_600_000); // every file is older than the racy window
 
-  test('collectLayer() takes a known digest without reading the file when the cache has it', async () => {
+  test('collectLayer() takes known digests without reading the file when the cache has them', async () => {
     const from = tree({ 'a.txt': 'real a', 'b/c.txt': 'real c' });
     await promisify(link)(join(from, 'a.txt'), join(from, 'z-link'));
-    const told = `sha256:${'f'.repeat(64)}` as const;
+    const told = { digest: `sha256:${'f'.repeat(64)}`, sha1: 'e'.repeat(40) } as const;
     const asked: string[] = [];
     const digests: DigestCache = {
       get: (path, stamp) => {
@@ -325,18 +339,18 @@ describe('collectLayer() with remembered digests', () => {
     const entries = await collectLayer({ from, to: '/app' }, { digests });
     assert.deepEqual(asked.sort(), [join(from, 'a.txt'), join(from, 'b/c.txt')]);
     assert.deepEqual(
-      entries.filter((e) => e.digest !== null).map((e) => [e.path, e.digest, e.size]),
+      entries.filter((e) => e.digest !== null).map((e) => [e.path, e.digest, e.sha1, e.size]),
       [
-        ['app/a.txt', told, 6],
-        ['app/b/c.txt', told, 6],
-        ['app/z-link', told, 6],
+        ['app/a.txt', told.digest, told.sha1, 6],
+        ['app/b/c.txt', told.digest, told.sha1, 6],
+        ['app/z-link', told.digest, told.sha1, 6],
       ],
     );
   });
 
   test('collectLayer() shows onContent the bytes of each file it hashed, and none it took from the cache', async () => {
     const from = tree({ 'a.txt': 'alpha', 'b/big.bin': 'b'.repeat(2 << 20), 'c.txt': 'gamma' });
-    const known = sha256('gamma');
+    const known = { digest: sha256('gamma'), sha1: createHash('sha1').update('gamma').digest('hex') };
     const digests: DigestCache = { get: (path) => (path.endsWith('c.txt') ? known : null), set: () => {} };
     const seen: Array<[string, string | null, number]> = [];
     await collectLayer(

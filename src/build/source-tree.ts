@@ -17,8 +17,9 @@
  *   digest and size (the tar header itself has size 0).
  * - Errors: names that are not UTF-8 are NAME_INVALID, sockets/FIFOs/devices SOURCE_UNSUPPORTED, unreadable
  *   files SOURCE_UNREADABLE, files that change while being hashed SOURCE_CHANGED. Excluded paths are never read.
- * - With `digests` (see digest-cache.ts), a file whose stamp the cache vouches for takes the remembered digest
- *   and is not read; every file hashed is recorded there.
+ * - Files get their SHA-256 (the digest the layer is checked against) and their SHA-1 (for the SPDX SBOM),
+ *   both from one read. With `digests` (see digest-cache.ts), a file whose stamp the cache vouches for takes
+ *   the remembered digests and is not read; every file hashed is recorded there.
  */
 import { isUtf8 } from 'node:buffer';
 import type { BigIntStats } from 'node:fs';
@@ -66,6 +67,8 @@ export interface FileEntry {
   size: number;
   /** SHA-256 of a file's (or hardlink's) content; null otherwise. */
   digest: `sha256:${string}` | null;
+  /** SHA-1 of a file's (or hardlink's) content as lowercase hex, for the SBOM; null otherwise. */
+  sha1: string | null;
   /** Symlink target text, or the image path a hardlink points at; null otherwise. */
   linkname: string | null;
   /** Absolute host path of a file or hardlink; null otherwise. */
@@ -123,18 +126,21 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
     const stamp = stats.get(entry)!;
     const known = options.digests?.get(entry.source!, stamp) ?? null;
     if (known !== null) {
-      entry.digest = known;
+      entry.digest = known.digest;
+      entry.sha1 = known.sha1;
       entry.size = Number(stamp.size);
       continue;
     }
     const hashed = hashSourceFile(entry.source!, stamp);
-    options.digests?.set(entry.source!, hashed.stat, hashed.digest);
+    options.digests?.set(entry.source!, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
     entry.digest = hashed.digest;
+    entry.sha1 = hashed.sha1;
     entry.size = hashed.size;
     if (hashed.content !== null) options.onContent?.(entry, hashed.content);
   }
   for (const { entry, target } of links) {
     entry.digest = target.digest;
+    entry.sha1 = target.sha1;
     entry.size = target.size;
   }
   return entries;
@@ -277,7 +283,7 @@ function normalMode(found: Found, modes: Array<{ glob: SourceGlob; mode: number 
 }
 
 function blank(path: string, type: FileEntry['type']): FileEntry {
-  return { path, type, mode: 0, uid: 0, gid: 0, size: 0, digest: null, linkname: null, source: null };
+  return { path, type, mode: 0, uid: 0, gid: 0, size: 0, digest: null, sha1: null, linkname: null, source: null };
 }
 
 function checkMode(glob: string, mode: number): number {

@@ -21,15 +21,21 @@ export interface SPDXPackage {
   filesAnalyzed: boolean;
   packageVerificationCode?: { packageVerificationCodeValue: string };
   checksums?: SPDXChecksum[];
+  /** NOASSERTION: Fixity draws no license conclusions of its own. */
+  licenseConcluded: 'NOASSERTION';
+  /** An SPDX license expression, or NOASSERTION. */
   licenseDeclared: string;
+  copyrightText: 'NOASSERTION';
   externalRefs?: SPDXExternalRef[];
   primaryPackagePurpose: 'CONTAINER' | 'LIBRARY';
   sourceInfo?: string;
 }
 
 export interface SPDXFile {
+  /** `./` and the image path. */
   fileName: string;
   SPDXID: string;
+  /** SHA1 then SHA256. */
   checksums: SPDXChecksum[];
 }
 
