@@ -18,6 +18,7 @@ for (const makeEngine of await testDatabases()) {
     let l: StoryLedger;
     let app: FastifyInstance;
     let auth: string;
+    let narrow: string;
     const get = (url: string, authorization = auth) => app.inject({ method: 'GET', url, headers: { authorization } });
 
     before(async () => {
@@ -25,9 +26,11 @@ for (const makeEngine of await testDatabases()) {
       l = await storyLedger(engine);
       const clock = createManualClock(at(10));
       const access = createAccess({ records: createTokenRecords(l.store), clock, signingKey: Buffer.alloc(32, 7) });
-      // A viewer-like token with no scope beyond pull on one repository: any identity may read the report.
-      const { secret } = await access.createToken({ name: 'auditor', scopes: ['pull'], repos: ['nothing/*'] }, 'test');
+      // A viewer with a pull token: the report spans every repository, so its role must cover them all.
+      const { secret } = await access.createToken({ name: 'auditor', scopes: ['pull'], repos: ['**'] }, 'test');
       auth = `Bearer ${secret}`;
+      const scoped = await access.createToken({ name: 'team-a', scopes: ['pull'], repos: ['team-a/*'] }, 'test');
+      narrow = `Bearer ${scoped.secret}`;
       app = Fastify();
       await app.register(
         async (api) => {
@@ -53,6 +56,12 @@ for (const makeEngine of await testDatabases()) {
       const res = await get('/api/v1/audit/report', '');
       assert.equal(res.statusCode, 401);
       assert.equal(JSON.parse(res.body).error.code, 'UNAUTHENTICATED');
+    });
+
+    test('GET /audit/report refuses a viewer of some repositories: the report spans them all', async () => {
+      const res = await get('/api/v1/audit/report', narrow);
+      assert.equal(res.statusCode, 403);
+      assert.match(JSON.parse(res.body).error.message, /Cannot audit\.read: team-a lacks the viewer .*role there/);
     });
 
     test('GET /audit/report returns the JSON report, filtered, with the signature checked', async () => {

@@ -1,6 +1,13 @@
+export { actorPrincipal } from '../core/index.ts';
 export type { AccessErrorCode } from './access-error.ts';
 export { AccessError } from './access-error.ts';
+export type { Identity, PrincipalRef, TokenLimits } from './identity.ts';
+export { describeResource, distinctPrincipals, samePrincipal } from './identity.ts';
+export type { PrincipalKind, Principals, PrincipalView, RoleBindingView, RoleGrant } from './principals.ts';
+export { parseRoleGrant } from './principals.ts';
+export type { Action, Resource, Role, RoleBinding } from './roles.ts';
+export { ACTIONS, isAction, isRole, ROLE_ACTIONS, ROLES, rolesAllowing } from './roles.ts';
 export type { Grant, RepositoryAction, Scope } from './scopes.ts';
-export { compileGrant, isScope, SCOPES } from './scopes.ts';
-export type { Access, AccessOptions, CreatedToken, Identity } from './tokens.ts';
+export { compileGrant, isScope, SCOPE_ACTIONS, SCOPES } from './scopes.ts';
+export type { Access, AccessOptions, CreatedToken, TokenRequest, TokenView } from './tokens.ts';
 export { createAccess } from './tokens.ts';

@@ -13,6 +13,7 @@ import { addReleaseCommands } from './commands/release.ts';
 import { addServerFlags, runServe } from './commands/serve.ts';
 import { addSignCommands } from './commands/sign.ts';
 import { addTokenCommands } from './commands/token.ts';
+import { addUserCommands } from './commands/user.ts';
 import { addVerifyCommand } from './commands/verify.ts';
 import { EXIT, emit, type GlobalOptions, reportError } from './output.ts';
 
@@ -56,6 +57,7 @@ addLedgerCommands(program, globals);
 addAuditCommands(program, globals);
 addReleaseCommands(program, globals);
 addTokenCommands(program, globals);
+addUserCommands(program, globals);
 addGcCommand(program, globals);
 
 program

@@ -1,3 +1,4 @@
+export { actorPrincipal } from './actor.ts';
 export { canonicalBytes, canonicalJSON } from './canonical-json.ts';
 export type { Clock } from './clock.ts';
 export { createManualClock, systemClock } from './clock.ts';

@@ -1,4 +1,4 @@
-import type { Digest } from '../core/index.ts';
+import { actorPrincipal, type Digest } from '../core/index.ts';
 import { type CompiledPolicy, type EvidenceContext, evaluate } from '../policy/index.ts';
 import type { StageSpec } from './pipeline-spec.ts';
 import { parseDuration, windowState } from './windows.ts';
@@ -174,14 +174,17 @@ function approvalsStep(request: PromotionRequest): PromotionStep {
   const relevant = request.approvals
     .filter((a) => a.stage === request.stage.name && a.at.getTime() <= request.now.getTime())
     .sort((a, b) => a.at.getTime() - b.at.getTime());
+  // Separation of duties is between people: `alice#1a2b` and `alice#9f8e` (two tokens) are one principal.
+  const author = request.author === null ? null : actorPrincipal(request.author);
+  const promoter = actorPrincipal(request.promoter);
   for (const approval of relevant) {
-    const { user } = approval;
+    const user = actorPrincipal(approval.user);
     if (seen.has(user)) continue; // distinct people: a second approval by the same user adds nothing
     seen.add(user);
     const reason =
-      user === request.author && !spec.allowAuthor
+      user === author && !spec.allowAuthor
         ? 'the author of the build cannot approve it'
-        : user === request.promoter && !spec.allowPromoter
+        : user === promoter && !spec.allowPromoter
           ? 'the promoter cannot approve their own promotion'
           : spec.of !== undefined && !users.has(user) && !(approval.groups ?? []).some((g) => groups.has(g))
             ? `not one of ${spec.of.join(', ')}`

@@ -1,4 +1,4 @@
-import { type Clock, type Digest, newId } from '../core/index.ts';
+import { actorPrincipal, type Clock, type Digest, newId } from '../core/index.ts';
 import type { RegistryMetadata, StoreDatabase } from '../store/index.ts';
 import type { Block } from './gates.ts';
 import type { PipelineStore } from './pipeline-store.ts';
@@ -76,10 +76,11 @@ export function createReleaseActions(deps: {
       const stage = await stageOf(req.stage, `approve ${req.digest} for ${req.stage}`);
       if ((await deps.metadata.getManifest(req.repository, { digest: req.digest })) === null)
         throw new ReleaseError('ARTIFACT_UNKNOWN', `Cannot approve: ${req.repository} has no manifest ${req.digest}`);
-      if (!stage.approvals?.allowAuthor && (await records.author(db, req.digest)) === req.actor) {
+      const author = await records.author(db, req.digest);
+      if (!stage.approvals?.allowAuthor && author !== null && actorPrincipal(author) === actorPrincipal(req.actor)) {
         throw new ReleaseError(
           'APPROVAL_REFUSED',
-          `Cannot approve ${req.digest} for ${req.stage}: ${req.actor} pushed it, and the author cannot approve their own build`,
+          `Cannot approve ${req.digest} for ${req.stage}: ${actorPrincipal(req.actor)} pushed it, and the author cannot approve their own build`,
         );
       }
       const at = now();

@@ -10,6 +10,12 @@ export type ClientErrorCode =
   | 'SERVER_ERROR';
 export class ClientError extends BaseError<ClientErrorCode> {}
 
+export interface PrincipalRefView {
+  id: string;
+  name: string;
+  kind: 'user' | 'service' | 'anonymous';
+}
+
 export interface TokenView {
   id: string;
   name: string;
@@ -18,6 +24,43 @@ export interface TokenView {
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
+  /** The user or service account the token belongs to. */
+  principal: PrincipalRefView | null;
+}
+
+export interface RoleBindingView {
+  id: string;
+  role: string;
+  /** Stage patterns, or null for every stage. */
+  stages: string[] | null;
+  /** Repository patterns, or null for every repository. */
+  repos: string[] | null;
+  grantedAt: string;
+  grantedBy: string;
+}
+
+export interface PrincipalView {
+  id: string;
+  name: string;
+  kind: 'user' | 'service';
+  createdAt: string;
+  createdBy: string;
+  disabledAt: string | null;
+  disabledBy: string | null;
+  roles: RoleBindingView[];
+}
+
+export interface WhoamiView {
+  principal: PrincipalRefView;
+  roles: Array<Pick<RoleBindingView, 'role' | 'stages' | 'repos'>>;
+  token: { id: string; name: string; scopes: string[]; repos: string[]; expiresAt: string | null } | null;
+  admin: boolean;
+}
+
+export interface RoleGrantInput {
+  role: string;
+  stages?: string[];
+  repos?: string[];
 }
 
 export interface GarbageCollectionView {
@@ -108,10 +151,7 @@ export function createAPIClient(options: { server: string; token: string | null;
   };
   return {
     status: () => call<StatusView>('GET', '/status'),
-    listTokens: async () => (await call<{ items: TokenView[] }>('GET', '/tokens')).items,
-    createToken: (input: { name: string; scopes: string[]; repos: string[]; expiresInSeconds?: number }) =>
-      call<TokenView & { secret: string }>('POST', '/tokens', input),
-    revokeToken: (id: string) => call<void>('DELETE', `/tokens/${encodeURIComponent(id)}`),
+    ...accessMethods(call),
     collectGarbage: (input: { dryRun?: boolean; graceSeconds?: number }) =>
       call<GarbageCollectionView>('POST', '/gc', input),
     ledger: () => call<LedgerView>('GET', '/ledger'),
@@ -159,6 +199,48 @@ type Call = <T>(method: string, path: string, body?: unknown) => Promise<T>;
 export interface PromotionOutcomeView {
   result: 'promoted' | 'incomplete' | 'refused' | 'conflict';
   [key: string]: unknown;
+}
+
+// Tokens, users and service accounts, and their roles (/api/v1, access routes).
+function accessMethods(call: Call) {
+  const enc = encodeURIComponent;
+  return {
+    /** Every token (admins; `principal` narrows it), or the caller's own. */
+    listTokens: async (principal?: string) =>
+      (
+        await call<{ items: TokenView[] }>(
+          'GET',
+          `/tokens${principal === undefined ? '' : `?principal=${enc(principal)}`}`,
+        )
+      ).items,
+    /** Creates a token for `principal` (default: an admin's new service account named `name`, else yourself). */
+    createToken: (input: {
+      name: string;
+      scopes: string[];
+      repos: string[];
+      expiresInSeconds?: number;
+      principal?: string;
+    }) => call<TokenView & { secret: string }>('POST', '/tokens', input),
+    revokeToken: (id: string) => call<void>('DELETE', `/tokens/${enc(id)}`),
+    whoami: () => call<WhoamiView>('GET', '/users/me'),
+    listUsers: async () => (await call<{ items: PrincipalView[] }>('GET', '/users')).items,
+    user: async (name: string) => (await call<{ principal: PrincipalView }>('GET', `/users/${enc(name)}`)).principal,
+    createUser: async (input: { name: string; kind?: 'user' | 'service'; roles?: RoleGrantInput[] }) =>
+      (await call<{ principal: PrincipalView }>('POST', '/users', input)).principal,
+    disableUser: async (name: string) =>
+      (await call<{ principal: PrincipalView }>('POST', `/users/${enc(name)}/disable`)).principal,
+    grantRole: (name: string, grant: RoleGrantInput) =>
+      call<{ binding: RoleBindingView; created: boolean }>('POST', `/users/${enc(name)}/roles`, grant),
+    /** Revokes every binding of `role`, or only those with exactly these scopes. */
+    revokeRole: async (name: string, role: string, scopes: { stages?: string[]; repos?: string[] } = {}) => {
+      const query = new URLSearchParams([
+        ...(scopes.stages ?? []).map((s): [string, string] => ['stage', s]),
+        ...(scopes.repos ?? []).map((r): [string, string] => ['repo', r]),
+      ]).toString();
+      const path = `/users/${enc(name)}/roles/${enc(role)}${query === '' ? '' : `?${query}`}`;
+      return (await call<{ revoked: RoleBindingView[] }>('DELETE', path)).revoked;
+    },
+  };
 }
 
 // Promotion, approvals, vetoes and holds (/api/v1, release routes).

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { type Access, isScope, type Scope } from '../access/index.ts';
+import type { Access } from '../access/index.ts';
 import type { Clock } from '../core/index.ts';
 import { collectGarbage } from '../registry/index.ts';
 import { type BlobStore, listEvents, type RegistryMetadata, type StoreDatabase } from '../store/index.ts';
+import { accessRoutes } from './access-routes.ts';
 import { APIError, renderAPIError } from './api-error.ts';
 import { createGatekeeper } from './gatekeeper.ts';
 
@@ -16,12 +17,13 @@ export interface APIDeps {
   gc: { graceMs: number; uploadExpiryMs: number };
 }
 
-/** The JSON API under /api/v1: status, tokens, garbage collection, events. */
+/** The JSON API under /api/v1: status, tokens and users, garbage collection, events. */
 export async function apiRoutes(app: FastifyInstance, deps: APIDeps): Promise<void> {
   app.setErrorHandler(renderAPIError);
   const started = deps.clock.now();
 
-  const { identify, admin } = createGatekeeper(deps.access);
+  const gate = createGatekeeper(deps.access);
+  const { identify, admin } = gate;
 
   app.get('/status', async (req) => {
     await identify(req);
@@ -35,41 +37,7 @@ export async function apiRoutes(app: FastifyInstance, deps: APIDeps): Promise<vo
     };
   });
 
-  app.get('/tokens', async (req) => {
-    await admin(req);
-    return { apiVersion: 'fixity.dev/v1', kind: 'TokenList', items: await deps.access.listTokens() };
-  });
-
-  app.post('/tokens', async (req, reply) => {
-    const identity = await admin(req);
-    const body = (req.body ?? {}) as { name?: unknown; scopes?: unknown; repos?: unknown; expiresInSeconds?: unknown };
-    const scopes = Array.isArray(body.scopes) ? body.scopes.filter((s): s is string => typeof s === 'string') : [];
-    if (typeof body.name !== 'string') throw new APIError('INVALID_REQUEST', 'Cannot create token: name is required');
-    if (!scopes.every(isScope))
-      throw new APIError('INVALID_REQUEST', `Cannot create token: unknown scope in ${JSON.stringify(scopes)}`);
-    const repos = Array.isArray(body.repos) ? body.repos.filter((r): r is string => typeof r === 'string') : ['**'];
-    const ttl = typeof body.expiresInSeconds === 'number' && body.expiresInSeconds > 0 ? body.expiresInSeconds : null;
-    const created = await deps.access.createToken(
-      {
-        name: body.name,
-        scopes: scopes as Scope[],
-        repos,
-        expiresAt: ttl === null ? null : new Date(deps.clock.now().getTime() + ttl * 1000),
-      },
-      identity.actor,
-    );
-    return reply
-      .code(201)
-      .send({ apiVersion: 'fixity.dev/v1', kind: 'Token', ...created.token, secret: created.secret });
-  });
-
-  app.delete<{ Params: { id: string } }>('/tokens/:id', async (req, reply) => {
-    const identity = await admin(req);
-    if (!(await deps.access.revokeToken(req.params.id, identity.actor))) {
-      throw new APIError('NOT_FOUND', `Cannot revoke token "${req.params.id}": no active token has that id`);
-    }
-    return reply.code(204).send();
-  });
+  await accessRoutes(app, { access: deps.access, gate, clock: deps.clock });
 
   app.post('/gc', async (req) => {
     await admin(req);

@@ -32,7 +32,7 @@ const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'no
 export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): Promise<void> {
   const clock = deps.clock ?? systemClock;
   app.get<{ Querystring: Query }>('/audit/report', async (req, reply) => {
-    await deps.gate.identify(req);
+    await deps.gate.authorize(req, 'audit.read');
     const q = req.query;
     const now = clock.now();
     const since = bound(q, 'since', now);

@@ -62,7 +62,10 @@ export function createRegistryAuthorizer(access: Access, options: ChallengeOptio
     }
     const missing = repo === null ? [] : actions.filter((a) => !identity.allows(repo, a as RepositoryAction));
     if (missing.length > 0) {
-      const message = `Cannot ${missing.join(', ')} "${repo}": the token lacks that scope`;
+      const first = missing[0] as RepositoryAction;
+      const message =
+        identity.refusal(`registry.${first}`, { repository: repo as string }) ??
+        `Cannot ${first} "${repo}": not allowed`;
       // Token-flow clients answer a 401 by fetching a token with the named scope; others need a plain 403.
       if (scoped || (identity.kind === 'anonymous' && kind === 'none')) {
         throw new RegistryError('UNAUTHORIZED', message, {

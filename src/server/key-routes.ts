@@ -46,7 +46,7 @@ export async function keyRoutes(app: FastifyInstance, deps: KeyRouteDeps): Promi
   });
 
   app.post('/keys', async (req, reply) => {
-    const identity = await gate.admin(req);
+    const identity = await gate.authorize(req, 'keys.manage');
     const parsed = Registration.safeParse(req.body);
     if (!parsed.success)
       throw new APIError('INVALID_REQUEST', `Cannot register the key: ${parsed.error.issues[0]?.message}`);
@@ -72,7 +72,7 @@ export async function keyRoutes(app: FastifyInstance, deps: KeyRouteDeps): Promi
   });
 
   app.post<{ Params: { id: string }; Body: { reason?: unknown } }>('/keys/:id/revoke', async (req) => {
-    const identity = await gate.admin(req);
+    const identity = await gate.authorize(req, 'keys.manage');
     const reason = typeof req.body?.reason === 'string' ? req.body.reason : '';
     const revoked = await trust.revoke({ keyId: req.params.id, reason, revokedBy: identity.actor }).catch(rethrow);
     await record('key.revoked', identity.actor, { keyId: req.params.id, reason, revokedAt: revoked.revokedAt });

@@ -36,7 +36,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get('/ledger', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     const cp = await ledger.checkpoint();
     return {
       apiVersion: 'fixity.dev/v1',
@@ -51,7 +51,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get('/ledger/checkpoint', async (req, reply) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     return reply
       .type('text/plain; charset=utf-8')
       .header('Cache-Control', 'no-cache')
@@ -59,7 +59,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get<{ Querystring: { after?: string; limit?: string } }>('/ledger/checkpoints', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     const after = req.query.after === undefined ? 0 : index(req.query.after, 'after');
     const limit = Math.min(req.query.limit === undefined ? 1000 : index(req.query.limit, 'limit'), 10_000);
     const items = await ledger.checkpoints(after, limit);
@@ -67,7 +67,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get<{ Params: { index: string }; Querystring: { treeSize?: string } }>('/ledger/entries/:index', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     const i = index(req.params.index, 'the entry index');
     const entry = await ledger.entry(i);
     if (entry === null) throw new APIError('NOT_FOUND', `Cannot find ledger entry ${i}: the ledger is shorter`);
@@ -83,7 +83,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get<{ Querystring: { from?: string; to?: string } }>('/ledger/proof/consistency', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     const from = index(req.query.from, 'from');
     const to = req.query.to === undefined ? (await ledger.checkpoint()).size : index(req.query.to, 'to');
     const hashes = await ledger.consistencyProof(from, to);
@@ -91,7 +91,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get<{ Params: { digest: string } }>('/ledger/digests/:digest', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     const { digest } = req.params;
     if (!isDigest(digest)) throw new APIError('INVALID_REQUEST', `Cannot look up "${digest}": not an OCI digest`);
     const indices = await ledger.findByDigest(digest);
@@ -112,7 +112,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
 
   // C2SP tlog-tiles: full tiles are immutable, so they can be cached forever; the checkpoint is above.
   app.get<{ Params: { '*': string } }>('/ledger/tile/*', async (req, reply) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     let parsed: ReturnType<typeof parseTilePath>;
     try {
       parsed = parseTilePath(`tile/${req.params['*']}`);
@@ -133,7 +133,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
 
   // Anyone who may read entries may verify them all: the export is those entries, nothing more.
   app.get('/ledger/export', async (req, reply) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     reply.type('application/x-tar').header('Content-Disposition', 'attachment; filename="fixity-ledger.tar"');
     return reply.send(ledger.exportArchive({ publicKeyPem: deps.publicKeyPem }));
   });
@@ -144,7 +144,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
   });
 
   app.get('/ledger/trusted-root', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'ledger.read');
     return sigstoreTrustedRoot(deps);
   });
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { type Digest, isDigest } from '../core/index.ts';
 import { ReleaseError, type ReleaseService } from '../release/index.ts';
@@ -11,8 +11,6 @@ export interface ReleaseRouteDeps {
   /** Wakes auto-promotion after anything that may unblock it (a promotion, an approval, an unhold). */
   onChange?: () => void;
 }
-
-type ReleaseAction = 'promote' | 'approve' | 'veto' | 'veto.lift' | 'hold' | 'pipeline.apply' | 'read';
 
 /** Release errors as API errors: unknown things are 404, refusals 403, the rest the caller's to fix. */
 function rethrow(err: unknown): never {
@@ -53,27 +51,8 @@ function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
 export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps): Promise<void> {
   const { release, gate } = deps;
   const changed = () => deps.onChange?.();
-  // Until roles land: promoting needs push on the repository, approving any identity (the service enforces
-  // separation of duties), and changing the pipeline, holds or lifting a veto needs admin.
-  const who = (req: FastifyRequest, action: ReleaseAction, resource: { repository?: string; stage?: string } = {}) => {
-    switch (action) {
-      case 'promote':
-      case 'veto':
-        return resource.repository === undefined ? gate.admin(req) : gate.repository(req, resource.repository, 'push');
-      case 'approve':
-      case 'read':
-        return resource.repository === undefined
-          ? gate.identify(req)
-          : gate.repository(req, resource.repository, 'pull');
-      case 'pipeline.apply':
-      case 'hold':
-      case 'veto.lift':
-        return gate.admin(req);
-    }
-  };
-
   app.get('/pipeline', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'audit.read');
     const current = await release.pipeline();
     if (current === null)
       throw new APIError('NOT_FOUND', 'Cannot show the pipeline: none applied yet (fixity pipeline apply FILE)');
@@ -81,18 +60,20 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
   });
 
   app.put('/pipeline', async (req) => {
-    const identity = await who(req, 'pipeline.apply');
+    const identity = await gate.authorize(req, 'pipeline.apply');
     const yaml = typeof req.body === 'string' ? req.body : (req.body as { yaml?: unknown } | null)?.yaml;
     if (typeof yaml !== 'string')
       throw new APIError('INVALID_REQUEST', 'Cannot apply the pipeline: send {"yaml": "…"}');
-    const applied = await release.applyPipeline(yaml, { actor: identity.actor, admin: identity.admin }).catch(rethrow);
+    const applied = await release
+      .applyPipeline(yaml, { actor: identity.actor, admin: identity.can('pipeline.auto') })
+      .catch(rethrow);
     changed();
     return { apiVersion: 'fixity.dev/v1', kind: 'PipelineVersion', ...applied };
   });
 
   app.post('/promotions', async (req, reply) => {
     const body = parse(Target.extend({ stage: z.string().min(1) }), req.body, 'promote');
-    const identity = await who(req, 'promote', { repository: body.repository, stage: body.stage });
+    const identity = await gate.authorize(req, 'promote', { repository: body.repository, stage: body.stage });
     const outcome = await release
       .promote({ ...body, digest: body.digest as Digest, actor: identity.actor, trigger: 'manual' })
       .catch(rethrow);
@@ -107,7 +88,7 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
     const repository = req.query.repository;
     if (!isDigest(digest) || repository === undefined)
       throw new APIError('INVALID_REQUEST', 'Cannot show status: give a digest and ?repository=');
-    const identity = await who(req, 'read', { repository });
+    const identity = await gate.authorize(req, 'registry.pull', { repository });
     const status = await release.status(repository, digest, { actor: identity.actor }).catch(rethrow);
     return { apiVersion: 'fixity.dev/v1', kind: 'ReleaseStatus', ...status };
   });
@@ -118,7 +99,7 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
       req.body,
       'approve',
     );
-    const identity = await who(req, 'approve', { repository: body.repository, stage: body.stage });
+    const identity = await gate.authorize(req, 'approve', { repository: body.repository, stage: body.stage });
     const approval = await release
       .approve({ ...body, digest: body.digest as Digest, actor: identity.actor })
       .catch(rethrow);
@@ -136,7 +117,11 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
       req.body,
       'veto',
     );
-    const identity = await who(req, 'veto', body.repository === undefined ? {} : { repository: body.repository });
+    const identity = await gate.authorize(
+      req,
+      'veto',
+      body.repository === undefined ? {} : { repository: body.repository },
+    );
     const veto = await release
       .veto({ digest: body.digest as Digest, reason: body.reason, actor: identity.actor })
       .catch(rethrow);
@@ -145,22 +130,22 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
 
   app.delete<{ Params: { digest: string } }>('/vetoes/:digest', async (req) => {
     if (!isDigest(req.params.digest)) throw new APIError('INVALID_REQUEST', 'Cannot lift a veto: not a digest');
-    const identity = await who(req, 'veto.lift');
+    const identity = await gate.authorize(req, 'veto.lift');
     const lifted = await release
-      .liftVeto({ digest: req.params.digest as Digest, actor: identity.actor, admin: identity.admin })
+      .liftVeto({ digest: req.params.digest as Digest, actor: identity.actor, admin: identity.can('veto.lift') })
       .catch(rethrow);
     changed();
     return { apiVersion: 'fixity.dev/v1', kind: 'VetoLifted', ...lifted };
   });
 
   app.get('/holds', async (req) => {
-    await gate.identify(req);
+    await gate.authorize(req, 'audit.read');
     return { apiVersion: 'fixity.dev/v1', kind: 'HoldList', items: await release.holds() };
   });
 
   app.put<{ Params: { stage: string } }>('/holds/:stage', async (req) => {
     const reason = (req.body as { reason?: unknown } | null)?.reason;
-    const identity = await who(req, 'hold', { stage: req.params.stage });
+    const identity = await gate.authorize(req, 'hold', { stage: req.params.stage });
     const hold = await release
       .hold({ stage: req.params.stage, actor: identity.actor, reason: typeof reason === 'string' ? reason : '' })
       .catch(rethrow);
@@ -168,7 +153,7 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
   });
 
   app.delete<{ Params: { stage: string } }>('/holds/:stage', async (req) => {
-    const identity = await who(req, 'hold', { stage: req.params.stage });
+    const identity = await gate.authorize(req, 'hold', { stage: req.params.stage });
     const released = await release.unhold({ stage: req.params.stage, actor: identity.actor }).catch(rethrow);
     changed();
     return { apiVersion: 'fixity.dev/v1', kind: 'HoldReleased', ...released };

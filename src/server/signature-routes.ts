@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Identity } from '../access/index.ts';
+import type { Action, Identity } from '../access/index.ts';
 import { type Clock, canonicalBytes, type Digest, isDigest, type Signer } from '../core/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import {
@@ -70,7 +70,11 @@ export async function signatureRoutes(app: FastifyInstance, deps: SignatureRoute
     const parsed = Submission.safeParse(req.body);
     if (!parsed.success)
       throw new APIError('INVALID_REQUEST', `Cannot record signatures: ${parsed.error.issues[0]?.message}`);
-    const identity = await gate.repository(req, parsed.data.repository, 'push');
+    const { repository, entries } = parsed.data;
+    // A DSSE entry is an attestation (provenance, SBOM, VSA); a hashedrekord entry signs an image digest.
+    for (const action of new Set(entries.map((e): Action => (e.kind === 'dsse' ? 'attest' : 'sign'))))
+      await gate.authorize(req, action, { repository });
+    const identity = await gate.authorize(req, 'registry.pull', { repository });
     const time = deps.clock.now();
     const integratedTime = Math.floor(time.getTime() / 1000);
     const leaves = parsed.data.entries.map((e) => toLeaf(e, { identity, repository: parsed.data.repository, time }));

@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { appendOnly } from './append-only.ts';
 import type { Dialect } from './database.ts';
+import { migrateAccess } from './migrate-access.ts';
 import { migrateLedger } from './migrate-ledger.ts';
 import { migrateRelease } from './migrate-release.ts';
 import { migrateTrust } from './migrate-trust.ts';
@@ -125,6 +126,7 @@ function migrations(dialect: Dialect): Migrations {
     '0002_trust': { up: (db: Kysely<unknown>) => migrateTrust(db, dialect) },
     '0003_ledger': { up: (db: Kysely<unknown>) => migrateLedger(db, dialect) },
     '0004_release': { up: (db: Kysely<unknown>) => migrateRelease(db, dialect) },
+    '0005_access': { up: (db) => migrateAccess(db, dialect) },
   };
 }
 

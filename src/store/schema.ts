@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { AccessTables } from './schema-access.ts';
 import type { LedgerTables } from './schema-ledger.ts';
 import type { ReleaseTables } from './schema-release.ts';
 import type { TrustTables } from './schema-trust.ts';
@@ -95,7 +96,7 @@ export interface KeyValueTable {
   value: string;
 }
 
-export interface Database extends TrustTables, LedgerTables, ReleaseTables {
+export interface Database extends TrustTables, LedgerTables, ReleaseTables, AccessTables {
   repositories: RepositoryTable;
   blobs: BlobTable;
   repo_blobs: RepoBlobTable;

@@ -1,6 +1,9 @@
 import type { StoreDatabase } from './database.ts';
 import { appendEvent } from './events.ts';
+import { createPrincipalRecords } from './principal-records.ts';
 import type { TokenTable } from './schema.ts';
+
+export type { PrincipalRecord, RoleBindingRecord } from './principal-records.ts';
 
 export interface TokenRecord {
   id: string;
@@ -11,11 +14,11 @@ export interface TokenRecord {
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
+  /** The principal the token belongs to; absent only for rows written without one. */
+  principalId?: string;
 }
 
-type Row = TokenTable;
-
-const toRecord = (r: Row): TokenRecord => ({
+const toRecord = (r: TokenTable & { principal_id?: string | null }): TokenRecord => ({
   id: r.id,
   name: r.name,
   hash: r.hash,
@@ -24,9 +27,13 @@ const toRecord = (r: Row): TokenRecord => ({
   createdAt: r.created_at,
   expiresAt: r.expires_at,
   revokedAt: r.revoked_at,
+  ...(r.principal_id == null ? {} : { principalId: r.principal_id }),
 });
 
-/** Token rows (hashes only, never secrets); creation and revocation are events. */
+/**
+ * Tokens (hashes only, never secrets), with the principals they belong to and those principals' role
+ * bindings (principal-records.ts). Every change is an event in the same transaction, so it reaches the ledger.
+ */
 export function createTokenRecords(store: StoreDatabase) {
   const { db, dialect } = store;
   const durably = async <T>(work: Promise<T>): Promise<T> => {
@@ -34,6 +41,11 @@ export function createTokenRecords(store: StoreDatabase) {
     await store.durable();
     return result;
   };
+  const tokenColumns = db
+    .selectFrom('tokens')
+    .leftJoin('token_principals', 'token_principals.token_id', 'tokens.id')
+    .selectAll('tokens')
+    .select('token_principals.principal_id');
   return {
     async insert(token: TokenRecord, actor: string): Promise<void> {
       await durably(
@@ -51,6 +63,12 @@ export function createTokenRecords(store: StoreDatabase) {
               revoked_at: null,
             })
             .execute();
+          if (token.principalId !== undefined) {
+            await trx
+              .insertInto('token_principals')
+              .values({ token_id: token.id, principal_id: token.principalId })
+              .execute();
+          }
           await appendEvent(trx, dialect, {
             kind: 'token.create',
             actor,
@@ -61,21 +79,25 @@ export function createTokenRecords(store: StoreDatabase) {
               scopes: token.scopes,
               repos: token.repos,
               expiresAt: token.expiresAt,
+              ...(token.principalId === undefined ? {} : { principal: token.principalId }),
             },
           });
         }),
       );
     },
     async findByHash(hash: string): Promise<TokenRecord | null> {
-      const row = await db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+      const row = await tokenColumns.where('tokens.hash', '=', hash).executeTakeFirst();
       return row === undefined ? null : toRecord(row);
     },
     async findById(id: string): Promise<TokenRecord | null> {
-      const row = await db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      const row = await tokenColumns.where('tokens.id', '=', id).executeTakeFirst();
       return row === undefined ? null : toRecord(row);
     },
-    async list(): Promise<TokenRecord[]> {
-      return (await db.selectFrom('tokens').selectAll().orderBy('created_at').execute()).map(toRecord);
+    /** Every token, or one principal's. */
+    async list(filter: { principalId?: string } = {}): Promise<TokenRecord[]> {
+      let q = tokenColumns.orderBy('tokens.created_at').orderBy('tokens.id');
+      if (filter.principalId !== undefined) q = q.where('token_principals.principal_id', '=', filter.principalId);
+      return (await q.execute()).map(toRecord);
     },
     async revoke(id: string, at: string, actor: string): Promise<boolean> {
       return durably(
@@ -92,6 +114,7 @@ export function createTokenRecords(store: StoreDatabase) {
         }),
       );
     },
+    ...createPrincipalRecords(store),
   };
 }
 

@@ -67,8 +67,10 @@ for (const makeDatabase of await testDatabases()) {
         ]),
         'key register',
       );
+      // alice approves: an approver (no promote, no pipeline changes) with a release-scoped token.
+      json(await cli(['user', 'create', 'alice', '--role', 'approver', '--json']), 'user create');
       alice = json<{ secret: string }>(
-        await cli(['token', 'create', '--name', 'alice', '--scope', 'pull', '--json']),
+        await cli(['token', 'create', '--user', 'alice', '--name', 'alice-laptop', '--scope', 'release', '--json']),
         'token create',
       ).secret;
       await writeFile(join(dir, 'pipeline.yaml'), PIPELINE);
@@ -107,6 +109,9 @@ for (const makeDatabase of await testDatabases()) {
       const waiting = await cli(['promote', ref, '--to', 'staging']);
       assert.equal(waiting.code, 3, waiting.stdout);
       assert.match(waiting.stdout, /approvals/);
+      const approverPromotes = await cli(['promote', ref, '--to', 'staging'], alice);
+      assert.equal(approverPromotes.code, 4, approverPromotes.stdout + approverPromotes.stderr);
+      assert.match(approverPromotes.stderr, /alice lacks the releaser role/);
       json(await cli(['approve', ref, '--stage', 'staging', '--comment', 'looks good', '--json'], alice), 'approve');
       const staged = json<{ result: string }>(
         await cli(['promote', ref, '--to', 'staging', '--json']),

@@ -8,15 +8,26 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
   token
     .command('create')
     .description('create a token; its secret is printed once')
-    .requiredOption('--name <name>', 'a name that shows up as the actor in events')
-    .option('--scope <scopes>', 'comma-separated: pull, push, delete, admin', 'pull')
+    .requiredOption('--name <name>', 'a name for the token (without --user: the service account it belongs to)')
+    .option('--user <name>', 'the user or service account the token belongs to (default: see below)')
+    .option('--scope <scopes>', 'comma-separated: pull, push, delete, release, admin', 'pull')
     .option('--repo <pattern...>', 'repository patterns the scopes apply to (* one segment, ** any)', ['**'])
     .option('--expires <duration>', 'lifetime, e.g. 30d or 12h (default: no expiry)')
     .addHelpText(
       'after',
-      '\nExamples:\n  fixity token create --name ci --scope pull,push --repo "apps/**"\n  fixity token create --name reader --scope pull --repo "public/*" --expires 30d',
+      [
+        '',
+        'A token never does more than its scopes AND the roles of its user allow. Without --user, an admin',
+        'creates a service account named after the token (with the roles its scopes imply) or reuses one of',
+        'that name; anyone else creates a token for themselves, within the token they use.',
+        '',
+        'Examples:',
+        '  fixity token create --user alice --name laptop --scope admin --expires 30d',
+        '  fixity token create --name ci --scope pull,push --repo "apps/**"',
+        '  fixity token create --name reader --scope pull --repo "public/*" --expires 30d',
+      ].join('\n'),
     )
-    .action(async (opts: { name: string; scope: string; repo: string[]; expires?: string }) => {
+    .action(async (opts: { name: string; user?: string; scope: string; repo: string[]; expires?: string }) => {
       const g = globals();
       const { client } = resolveClient(g);
       const scopes = opts.scope
@@ -27,11 +38,12 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
         name: opts.name,
         scopes,
         repos: opts.repo,
+        ...(opts.user === undefined ? {} : { principal: opts.user }),
         ...(opts.expires === undefined ? {} : { expiresInSeconds: parseDuration(opts.expires) }),
       });
       emit(g, 'Token', created, () =>
         [
-          `✔ created token ${created.id} (${created.name}): ${created.scopes.join(',')} on ${created.repos.join(' ')}`,
+          `✔ created token ${created.id} (${created.name}) for ${created.principal?.name ?? '?'}: ${created.scopes.join(',')} on ${created.repos.join(' ')}`,
           '',
           created.secret,
           '',
@@ -41,16 +53,18 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
     });
   token
     .command('list')
-    .description('list tokens (never their secrets)')
-    .action(async () => {
+    .description('list tokens (never their secrets): every token for admins, else your own')
+    .option('--user <name>', 'only the tokens of this user or service account')
+    .action(async (opts: { user?: string }) => {
       const g = globals();
-      const items = await resolveClient(g).client.listTokens();
+      const items = await resolveClient(g).client.listTokens(opts.user);
       emit(g, 'TokenList', { items }, () =>
         table([
-          ['ID', 'NAME', 'SCOPES', 'REPOS', 'CREATED', 'EXPIRES', 'STATUS'],
+          ['ID', 'NAME', 'USER', 'SCOPES', 'REPOS', 'CREATED', 'EXPIRES', 'STATUS'],
           ...items.map((t) => [
             t.id,
             t.name,
+            t.principal?.name ?? '-',
             t.scopes.join(','),
             t.repos.join(' '),
             t.createdAt,
@@ -72,7 +86,7 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
         if ((err as { code?: string }).code === 'NOT_FOUND')
           throw new CLIError(
             'FAILED',
-            `Cannot revoke token "${id}": no active token has that id`,
+            `Cannot revoke token "${id}": no active token of yours has that id`,
             'list tokens with `fixity token list`',
           );
         throw err;
