@@ -17,4 +17,11 @@ export {
 export { BaseError, isErrorWithCode } from './errors.ts';
 export { globToRegExp } from './glob.ts';
 export { newId } from './ids.ts';
+export type { ProvisioningClaims, ProvisioningKeyErrorCode } from './provisioning-key.ts';
+export {
+  ProvisioningKeyError,
+  readProvisioningClaims,
+  signProvisioningKey,
+  verifyProvisioningKey,
+} from './provisioning-key.ts';
 export type { SignatureAlgorithm, Signer } from './signer.ts';
