@@ -1,16 +1,20 @@
 // The one composition root: turns configuration into running parts and wires them together.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { Registry } from 'prom-client';
 import YAML from 'yaml';
 import { createAccess } from './access/index.ts';
-import { type Signer, systemClock } from './core/index.ts';
+import { type Signer, systemClock, verifyProvisioningKey } from './core/index.ts';
+import { createDeployService, createStoreImageSource } from './deploy/index.ts';
 import { createLedger, type Ledger } from './ledger/index.ts';
 import { createTagProtection, type ImmutabilityRule, parseImmutabilityRule } from './registry/index.ts';
 import { createReleaseService, type ReleaseService } from './release/index.ts';
+import { createLocalDriver, createRouter } from './runtime/index.ts';
 import { createApp } from './server/index.ts';
 import {
   createFsBlobStore,
@@ -152,6 +156,39 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     clock,
   });
   const autoPromotion = startAutoPromotion(release, logger);
+  const routerMetrics = new Registry();
+  const driver = await createLocalDriver({
+    stateDir: join(config.dataDir, 'runtime'),
+    images: createStoreImageSource(store, blobs),
+    logger,
+    clock,
+    // The driver trusts only keys this server signed, bound to the release and environment it starts.
+    verifyKey: (token, expect) => {
+      const claims = verifyProvisioningKey(token, ledgerSigner.publicKey, expect, clock.now());
+      return { nonce: claims.nonce, quota: claims.quota };
+    },
+    onRefused: (spec, err) => deploy.recordRefusal(spec, err),
+  });
+  const deploy = createDeployService({
+    database: store,
+    release,
+    driver,
+    signer: ledgerSigner,
+    clock,
+    logger,
+    // One server per data dir, so a restarted server is the same lease holder and resumes at once.
+    holder: `fixity@${hostname()}:${createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 16)}`,
+    openRouter: async (environment, service, port) => {
+      const open = async (p: number) => {
+        const router = createRouter({ environment, service, host: config.host, port: p, registry: routerMetrics });
+        await router.listen();
+        return router;
+      };
+      // The port it had before, so URLs survive a restart; any free one if that is taken now.
+      return port === null ? open(0) : open(port).catch(() => open(0));
+    },
+  });
+  deploy.start();
   const adminTokenFile = join(config.dataDir, 'admin.token');
   if (!existsSync(adminTokenFile)) {
     const created = await access.createToken({ name: 'admin', scopes: ['admin'], repos: ['**'] }, 'fixity');
@@ -174,6 +211,8 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     ledgerPublicKeyPem: await readFile(join(config.dataDir, 'ledger.pub'), 'utf8'),
     trust,
     release,
+    deploy,
+    extraMetrics: routerMetrics,
     onRegistryChange: () => {
       feeder.wake();
       autoPromotion.wake();
@@ -204,6 +243,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       await app.close();
       clearTimeout(force);
       await autoPromotion.stop();
+      await deploy.stop({ stopInstances: true });
       await feeder.stop();
       await ledger.close();
       await store.close();

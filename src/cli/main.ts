@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../main.ts';
 import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
+import { addDeployCommands } from './commands/deploy.ts';
 import { runDown } from './commands/down.ts';
 import { addGcCommand } from './commands/gc.ts';
 import { addInspectCommand } from './commands/inspect.ts';
@@ -40,8 +41,11 @@ addServerFlags(
 ).action(async (flags) => runServe({ ...globals(), ...flags }, { banner: false }));
 
 addServerFlags(
-  program.command('up').description('run Fixity on embedded defaults in ./.fixity and print its URL and token'),
-).action(async (flags) => runServe({ ...globals(), ...flags }, { banner: true }));
+  program
+    .command('up')
+    .description('run Fixity on embedded defaults in ./.fixity, with the demo: build, sign, promote, a live canary')
+    .option('--no-demo', 'only start the server'),
+).action(async (flags: { demo: boolean }) => runServe({ ...globals(), ...flags }, { banner: true, demo: flags.demo }));
 
 program
   .command('down')
@@ -56,6 +60,7 @@ addVerifyCommand(program, globals);
 addLedgerCommands(program, globals);
 addAuditCommands(program, globals);
 addReleaseCommands(program, globals);
+addDeployCommands(program, globals);
 addTokenCommands(program, globals);
 addUserCommands(program, globals);
 addGcCommand(program, globals);

@@ -45,7 +45,11 @@ export function reportError(err: unknown, json: boolean): number {
       ? EXIT.usage
       : code === 'AUTH' || code === 'UNAUTHENTICATED' || code === 'FORBIDDEN'
         ? EXIT.auth
-        : EXIT.failed;
+        : code === 'REFUSED'
+          ? EXIT.denied
+          : code === 'CONFLICT'
+            ? EXIT.unsuccessful
+            : EXIT.failed;
   const message = err instanceof Error ? err.message : String(err);
   const fix =
     err instanceof CLIError

@@ -75,6 +75,8 @@ export function createReleaseService(deps: ReleaseDeps) {
   }
 
   return {
+    /** The release room's ledger outbox; the deploy room writes its changes through it too. */
+    log,
     /** Validates and stores a pipeline as a new version (none when unchanged); enabling `auto` needs an admin. */
     applyPipeline: pipelines.apply,
     /** The current pipeline version: number, digest, validated spec and the YAML as applied. */

@@ -7,6 +7,8 @@ export type ClientErrorCode =
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'INVALID_REQUEST'
+  | 'CONFLICT'
+  | 'REFUSED'
   | 'SERVER_ERROR';
 export class ClientError extends BaseError<ClientErrorCode> {}
 
@@ -178,6 +180,7 @@ export function createAPIClient(options: { server: string; token: string | null;
     revokeKey: (keyId: string, reason: string) =>
       call<KeyView>('POST', `/keys/${encodeURIComponent(keyId)}/revoke`, { reason }),
     ...releaseMethods(send, call),
+    ...deployMethods(call),
     /** GET /audit/report as JSON (the CLI renders md/html itself after checking every row). */
     auditReport: <T>(query: URLSearchParams) => call<T>('GET', `/audit/report?${query}`),
   };
@@ -189,6 +192,8 @@ function codeOf(status: number): ClientErrorCode {
   if (status === 401) return 'UNAUTHENTICATED';
   if (status === 403) return 'FORBIDDEN';
   if (status === 404) return 'NOT_FOUND';
+  if (status === 409) return 'CONFLICT';
+  if (status === 422) return 'REFUSED';
   return status < 500 ? 'INVALID_REQUEST' : 'SERVER_ERROR';
 }
 
@@ -265,5 +270,34 @@ function releaseMethods(send: Send, call: Call) {
     holds: async () => (await call<{ items: Array<Record<string, unknown>> }>('GET', '/holds')).items,
     hold: (stage: string, reason: string) => call<Record<string, unknown>>('PUT', `/holds/${enc(stage)}`, { reason }),
     unhold: (stage: string) => call<Record<string, unknown>>('DELETE', `/holds/${enc(stage)}`),
+  };
+}
+
+// Environments, deploys, rollouts, rollback and drift (/api/v1, deploy routes).
+function deployMethods(call: Call) {
+  const enc = encodeURIComponent;
+  const svc = (env: string, service: string) => `/environments/${enc(env)}/services/${enc(service)}`;
+  return {
+    applyEnvironment: (yaml: string) => call<Record<string, unknown>>('PUT', '/environments', { yaml }),
+    environments: async () => (await call<{ items: Array<Record<string, unknown>> }>('GET', '/environments')).items,
+    environment: (name: string) => call<Record<string, unknown>>('GET', `/environments/${enc(name)}`),
+    deploy: async (env: string, service?: string) =>
+      (
+        await call<{ items: Array<Record<string, unknown>> }>(
+          'POST',
+          `/environments/${enc(env)}/deployments`,
+          service === undefined ? {} : { service },
+        )
+      ).items,
+    rolloutStatus: (env: string, service?: string) =>
+      call<Record<string, unknown>>(
+        'GET',
+        `/environments/${enc(env)}/status${service === undefined ? '' : `?service=${enc(service)}`}`,
+      ),
+    rolloutCommand: (env: string, service: string, command: 'pause' | 'resume' | 'abort' | 'promote') =>
+      call<Record<string, unknown>>('POST', `${svc(env, service)}/rollout`, { command }),
+    rollback: (env: string, service: string, reason?: string) =>
+      call<Record<string, unknown>>('POST', `${svc(env, service)}/rollback`, reason === undefined ? {} : { reason }),
+    drift: (env: string) => call<Record<string, unknown>>('GET', `/environments/${enc(env)}/drift`),
   };
 }

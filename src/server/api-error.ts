@@ -3,13 +3,17 @@ import { AccessError, type AccessErrorCode } from '../access/index.ts';
 import { BaseError } from '../core/index.ts';
 
 /** JSON API error codes and their statuses; rendered as `{"error":{"code","message"}}`. */
-export const API_STATUS: Record<AccessErrorCode | 'INVALID_REQUEST' | 'INTERNAL', number> = {
+export const API_STATUS: Record<AccessErrorCode | 'INVALID_REQUEST' | 'CONFLICT' | 'REFUSED' | 'INTERNAL', number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   TOKEN_INVALID: 401,
   SCOPE_INVALID: 400,
   NOT_FOUND: 404,
   INVALID_REQUEST: 400,
+  /** Another change got there first (a rollout in progress, a promotion race). */
+  CONFLICT: 409,
+  /** Policy refuses it (a vetoed or unpromoted digest). */
+  REFUSED: 422,
   INTERNAL: 500,
 };
 

@@ -1,7 +1,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Access } from '../access/index.ts';
 import type { Clock, Signer } from '../core/index.ts';
+import type { DeployService } from '../deploy/index.ts';
 import type { Ledger } from '../ledger/index.ts';
 import { registryRoutes } from '../registry/index.ts';
 import type { ReleaseService } from '../release/index.ts';
@@ -11,6 +13,7 @@ import { renderAPIError } from './api-error.ts';
 import { apiRoutes } from './api-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { createRegistryAuthorizer } from './auth.ts';
+import { deployRoutes } from './deploy-routes.ts';
 import { createGatekeeper } from './gatekeeper.ts';
 import { keyRoutes } from './key-routes.ts';
 import { LANDING_PAGE } from './landing-page.ts';
@@ -43,6 +46,10 @@ export interface AppDeps {
   onRegistryChange?: () => void;
   /** Public base URL used in token challenges; derived from Host when absent. */
   publicUrl?: string;
+  /** Environments and rollouts; absent when the server runs without a runtime. */
+  deploy?: DeployService;
+  /** Further metrics shown on /metrics (the routers' per-release counts and latencies). */
+  extraMetrics?: Registry;
 }
 
 /** Builds the HTTP app (registry, token flow, JSON API, metrics, health) without listening. */
@@ -111,6 +118,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
         gate,
         ...(deps.onReleaseChange === undefined ? {} : { onChange: deps.onReleaseChange }),
       });
+      if (deps.deploy !== undefined) await deployRoutes(api, { deploy: deps.deploy, gate });
       await auditRoutes(api, {
         ledger: deps.ledger,
         gate,
@@ -138,7 +146,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply.code(503).send({ status: 'unavailable', error: String(err) });
     }
   });
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  app.get('/metrics', async (_req, reply) => {
+    const extra = deps.extraMetrics === undefined ? '' : await deps.extraMetrics.metrics();
+    return reply.type(metrics.contentType).send(`${await metrics.metrics()}${extra}`);
+  });
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(LANDING_PAGE));
   return app;
 }

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } f
 import { appendOnly } from './append-only.ts';
 import type { Dialect } from './database.ts';
 import { migrateAccess } from './migrate-access.ts';
+import { migrateDeploy } from './migrate-deploy.ts';
 import { migrateLedger } from './migrate-ledger.ts';
 import { migrateRelease } from './migrate-release.ts';
 import { migrateTrust } from './migrate-trust.ts';
@@ -127,6 +128,7 @@ function migrations(dialect: Dialect): Migrations {
     '0003_ledger': { up: (db: Kysely<unknown>) => migrateLedger(db, dialect) },
     '0004_release': { up: (db: Kysely<unknown>) => migrateRelease(db, dialect) },
     '0005_access': { up: (db) => migrateAccess(db, dialect) },
+    '0006_deploy': { up: (db) => migrateDeploy(db, dialect) },
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Generated } from 'kysely';
 import type { AccessTables } from './schema-access.ts';
+import type { DeployTables } from './schema-deploy.ts';
 import type { LedgerTables } from './schema-ledger.ts';
 import type { ReleaseTables } from './schema-release.ts';
 import type { TrustTables } from './schema-trust.ts';
@@ -96,7 +97,7 @@ export interface KeyValueTable {
   value: string;
 }
 
-export interface Database extends TrustTables, LedgerTables, ReleaseTables, AccessTables {
+export interface Database extends TrustTables, LedgerTables, ReleaseTables, AccessTables, DeployTables {
   repositories: RepositoryTable;
   blobs: BlobTable;
   repo_blobs: RepoBlobTable;

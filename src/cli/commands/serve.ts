@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadServerConfig, type ServerFlags, startServer } from '../../main.ts';
+import { runDemo } from '../demo.ts';
 import { emit, type GlobalOptions } from '../output.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -19,7 +20,10 @@ export function addServerFlags(cmd: Command): Command {
 }
 
 /** Runs the server in the foreground until SIGINT/SIGTERM. */
-export async function runServe(flags: ServerFlags & GlobalOptions, options: { banner: boolean }): Promise<void> {
+export async function runServe(
+  flags: ServerFlags & GlobalOptions,
+  options: { banner: boolean; demo?: boolean },
+): Promise<void> {
   const config = loadServerConfig({ ...flags, ...(flags.data === undefined ? {} : { data: flags.data }) });
   // Handlers first: a signal that arrives while the server is starting must still shut it down cleanly.
   const signalled = new Promise<void>((resolve) => {
@@ -34,16 +38,45 @@ export async function runServe(flags: ServerFlags & GlobalOptions, options: { ba
   const server = await startServer(config);
   const token = (await readFile(server.adminTokenFile, 'utf8')).trim();
   if (options.banner) {
-    emit(flags, 'Server', { url: server.url, dataDir: config.dataDir, adminTokenFile: server.adminTokenFile }, () =>
-      [
-        `✔ Fixity is up at ${server.url}`,
-        `  data       ${config.dataDir} (${config.databaseUrl === null ? 'SQLite' : 'PostgreSQL'})`,
-        `  token      ${token.slice(0, 8)}… (full token in ${server.adminTokenFile})`,
-        `  registry   ${server.url.replace(/^https?:\/\//, '')}/<repo>:<tag>   (user: anything, password: the token)`,
-        '',
-        `Next: skopeo copy --dest-creds fixity:$(cat ${server.adminTokenFile}) --dest-tls-verify=false oci:DIR:TAG docker://${server.url.replace(/^https?:\/\//, '')}/hello:1.0.0`,
-        'Stop with Ctrl-C or `fixity down`.',
-      ].join('\n'),
+    const say = (line: string) => {
+      if (!flags.json) process.stdout.write(`${line}\n`);
+    };
+    say(`✔ Fixity is up at ${server.url}`);
+    let demo: { routerUrl: string | null } | { error: string } | null = null;
+    if (options.demo) {
+      demo = await runDemo({ url: server.url, tokenFile: server.adminTokenFile, dataDir: config.dataDir, say }).catch(
+        (err: Error) => ({ error: err.message }),
+      );
+    }
+    const registry = server.url.replace(/^https?:\/\//, '');
+    emit(
+      flags,
+      'Server',
+      { url: server.url, dataDir: config.dataDir, adminTokenFile: server.adminTokenFile, demo },
+      () =>
+        [
+          '',
+          `  server     ${server.url}`,
+          `  data       ${config.dataDir} (${config.databaseUrl === null ? 'SQLite' : 'PostgreSQL'})`,
+          `  token      ${token.slice(0, 8)}… (full token in ${server.adminTokenFile})`,
+          `  registry   ${registry}/<repo>:<tag>   (user: anything, password: the token)`,
+          ...(demo === null
+            ? []
+            : 'error' in demo
+              ? ['', `✘ the demo stopped: ${demo.error}`, '  the server keeps running; see the README to do each step by hand']
+              : [
+                  `  hello      ${demo.routerUrl ?? '(router starting)'}   ← 3 replicas of v1, a canary of v2 at 25%`,
+                  '',
+                  'Try next:',
+                  `  for i in $(seq 20); do curl -s ${demo.routerUrl ?? 'ROUTER'}; done     # v1 and v2 answer`,
+                  '  npx fixity rollout status staging hello          # weights, steps, instances',
+                  '  npx fixity rollout resume staging hello          # approve the pause: analysis, then 100%',
+                  '  npx fixity rollback staging hello                # or back to v1 (holds auto-promotion)',
+                  '  npx fixity audit report                          # who built, signed, promoted, deployed',
+                ]),
+          '',
+          'Stop with Ctrl-C or `fixity down` (instances stop with the server).',
+        ].join('\n'),
     );
   }
   await signalled;

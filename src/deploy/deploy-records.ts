@@ -1,0 +1,219 @@
+import type { Digest } from '../core/index.ts';
+import type { Executor } from '../store/index.ts';
+import type { EnvironmentSpec } from './environment-spec.ts';
+import type { RolloutState } from './strategy.ts';
+
+export interface EnvironmentVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly digest: Digest;
+  readonly yaml: string;
+  readonly spec: EnvironmentSpec;
+  readonly appliedBy: string;
+  readonly appliedAt: string;
+}
+
+export type RolloutStatus = 'active' | 'completed' | 'aborted' | 'rolledBack';
+
+export interface RolloutRecord {
+  readonly id: string;
+  readonly environment: string;
+  readonly service: string;
+  readonly envVersion: number;
+  readonly target: Digest;
+  readonly stable: Digest | null;
+  readonly status: RolloutStatus;
+  readonly state: RolloutState;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface ReleaseRecord {
+  readonly digest: Digest;
+  readonly environment: string;
+  readonly service: string;
+  readonly repository: string;
+  readonly image: Digest;
+  readonly configDigest: Digest;
+  readonly config: Record<string, unknown>;
+  readonly createdAt: string;
+  readonly createdBy: string;
+}
+
+export interface ServiceRecord {
+  readonly environment: string;
+  readonly service: string;
+  readonly currentRelease: Digest | null;
+  readonly previousRelease: Digest | null;
+  readonly rolloutId: string | null;
+  readonly routerPort: number | null;
+}
+
+type RolloutRow = {
+  id: string;
+  environment: string;
+  service: string;
+  env_version: number;
+  target: string;
+  stable: string | null;
+  status: string;
+  state: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+};
+
+const toRollout = (r: RolloutRow): RolloutRecord => ({
+  id: r.id,
+  environment: r.environment,
+  service: r.service,
+  envVersion: Number(r.env_version),
+  target: r.target as Digest,
+  stable: r.stable as Digest | null,
+  status: r.status as RolloutStatus,
+  state: JSON.parse(r.state) as RolloutState,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** Reads of the deploy tables; writes happen in the service's transactions. */
+export const deployRecords = {
+  async environment(db: Executor, name: string, version?: number): Promise<EnvironmentVersion | null> {
+    let q = db.selectFrom('deploy_environments').selectAll().where('name', '=', name);
+    q = version === undefined ? q.orderBy('version', 'desc') : q.where('version', '=', version);
+    const row = await q.limit(1).executeTakeFirst();
+    if (row === undefined) return null;
+    return {
+      name: row.name,
+      version: Number(row.version),
+      digest: row.digest as Digest,
+      yaml: row.yaml,
+      spec: JSON.parse(row.spec) as EnvironmentSpec,
+      appliedBy: row.applied_by,
+      appliedAt: row.applied_at,
+    };
+  },
+
+  /** The newest version of every environment. */
+  async environments(db: Executor): Promise<EnvironmentVersion[]> {
+    const names = await db.selectFrom('deploy_environments').select('name').distinct().orderBy('name').execute();
+    const out: EnvironmentVersion[] = [];
+    for (const { name } of names) {
+      const env = await deployRecords.environment(db, name);
+      if (env !== null) out.push(env);
+    }
+    return out;
+  },
+
+  async release(db: Executor, digest: string): Promise<ReleaseRecord | null> {
+    const row = await db.selectFrom('deploy_releases').selectAll().where('digest', '=', digest).executeTakeFirst();
+    if (row === undefined) return null;
+    return {
+      digest: row.digest as Digest,
+      environment: row.environment,
+      service: row.service,
+      repository: row.repository,
+      image: row.image as Digest,
+      configDigest: row.config_digest as Digest,
+      config: JSON.parse(row.config) as Record<string, unknown>,
+      createdAt: row.created_at,
+      createdBy: row.created_by,
+    };
+  },
+
+  async rollout(db: Executor, id: string): Promise<RolloutRecord | null> {
+    const row = await db.selectFrom('deploy_rollouts').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? null : toRollout(row);
+  },
+
+  async activeRollouts(db: Executor): Promise<RolloutRecord[]> {
+    const rows = await db
+      .selectFrom('deploy_rollouts')
+      .selectAll()
+      .where('status', '=', 'active')
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toRollout);
+  },
+
+  /** Rollouts of one service, newest first. */
+  async rollouts(db: Executor, environment: string, service?: string, limit = 20): Promise<RolloutRecord[]> {
+    let q = db.selectFrom('deploy_rollouts').selectAll().where('environment', '=', environment);
+    if (service !== undefined) q = q.where('service', '=', service);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return rows.map(toRollout);
+  },
+
+  async steps(db: Executor, rolloutId: string, limit = 200) {
+    const rows = await db
+      .selectFrom('deploy_steps')
+      .select(['at', 'action', 'result', 'detail'])
+      .where('rollout_id', '=', rolloutId)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.reverse().map((r) => ({ at: r.at, action: r.action, result: r.result, detail: r.detail }));
+  },
+
+  async service(db: Executor, environment: string, service: string): Promise<ServiceRecord | null> {
+    const row = await db
+      .selectFrom('deploy_services')
+      .selectAll()
+      .where('environment', '=', environment)
+      .where('service', '=', service)
+      .executeTakeFirst();
+    if (row === undefined) return null;
+    return {
+      environment: row.environment,
+      service: row.service,
+      currentRelease: row.current_release as Digest | null,
+      previousRelease: row.previous_release as Digest | null,
+      rolloutId: row.rollout_id,
+      routerPort: row.router_port === null ? null : Number(row.router_port),
+    };
+  },
+
+  async upsertService(db: Executor, row: ServiceRecord, now: string): Promise<void> {
+    const values = {
+      current_release: row.currentRelease,
+      previous_release: row.previousRelease,
+      rollout_id: row.rolloutId,
+      router_port: row.routerPort,
+      updated_at: now,
+    };
+    const updated = await db
+      .updateTable('deploy_services')
+      .set(values)
+      .where('environment', '=', row.environment)
+      .where('service', '=', row.service)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) {
+      await db
+        .insertInto('deploy_services')
+        .values({ environment: row.environment, service: row.service, ...values })
+        .execute();
+    }
+  },
+
+  async drift(db: Executor, environment: string, limit = 50) {
+    const rows = await db
+      .selectFrom('deploy_drift')
+      .selectAll()
+      .where('environment', '=', environment)
+      .orderBy('at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      environment: r.environment,
+      service: r.service,
+      instance: r.instance,
+      release: r.release as Digest,
+      findings: JSON.parse(r.findings) as unknown[],
+      action: r.action,
+      at: r.at,
+    }));
+  },
+};

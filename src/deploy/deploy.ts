@@ -1,0 +1,240 @@
+import type { Digest } from '../core/index.ts';
+import type { Router } from '../runtime/index.ts';
+import { DeployError } from './deploy-error.ts';
+import { deployRecords } from './deploy-records.ts';
+import { createDeployActions, type DeployDeps, type StoredRollout } from './deploy-service.ts';
+import { createReconciler, type ReconcilerDeps } from './reconciler.ts';
+
+export interface DeployServiceDeps extends DeployDeps {
+  openRouter: ReconcilerDeps['openRouter'];
+  logger?: ReconcilerDeps['logger'];
+  holder?: string;
+  intervalMs?: number;
+  driftIntervalMs?: number;
+  leaseTtlMs?: number;
+}
+
+const ROLLBACK_ACTOR_NOTE = 'rollback';
+
+/**
+ * The deploy room's service: environments (versioned), deploy, rollout commands, rollback, status and
+ * drift, with the reconciler that carries them out on the runtime driver and the routers.
+ */
+export function createDeployService(deps: DeployServiceDeps) {
+  const { database, driver, clock, release } = deps;
+  const { db } = database;
+  const actions = createDeployActions(deps);
+  const { logger, ...rest } = deps;
+  const reconciler = createReconciler({ ...rest, actions, ...(logger === undefined ? {} : { logger }) });
+
+  async function serviceStatus(environment: string, service: string) {
+    const rec = await deployRecords.service(db, environment, service);
+    const rollouts = await deployRecords.rollouts(db, environment, service, 5);
+    const latest = rollouts[0] ?? null;
+    const router: Router | undefined = reconciler.router(environment, service);
+    const instances = driver
+      .list()
+      .filter((i) => i.environment === environment && i.service === service)
+      .map((i) => ({
+        id: i.id,
+        release: i.release,
+        image: i.image,
+        state: i.state,
+        address: `${i.address.host}:${i.address.port}`,
+        sandboxed: i.sandboxed,
+        startedAt: i.startedAt,
+        reason: i.reason,
+      }));
+    const machine = latest === null ? null : (latest.state as unknown as StoredRollout).machine;
+    return {
+      environment,
+      service,
+      url: router?.url ?? null,
+      currentRelease: rec?.currentRelease ?? null,
+      previousRelease: rec?.previousRelease ?? null,
+      weights: router?.table().weights ?? {},
+      rollout:
+        latest === null
+          ? null
+          : {
+              id: latest.id,
+              status: latest.status,
+              target: latest.target,
+              stable: latest.stable,
+              strategy: machine?.strategy ?? null,
+              phase: machine?.phase ?? null,
+              stepIndex: machine?.stepIndex ?? null,
+              message: machine?.message ?? '',
+              /** All traffic is on the target; only the scale-down delay keeps the old release warm. */
+              switched:
+                latest.status === 'active' &&
+                machine !== null &&
+                machine.weights[latest.target] === 100 &&
+                machine.pausedUntil !== null,
+              createdBy: latest.createdBy,
+              createdAt: latest.createdAt,
+              updatedAt: latest.updatedAt,
+              steps: await deployRecords.steps(db, latest.id, 50),
+            },
+      instances,
+    };
+  }
+
+  return {
+    applyEnvironment: actions.applyEnvironment,
+    environment: (name: string) => actions.environmentOf(name, `show ${name}`),
+    environments: () => deployRecords.environments(db),
+
+    async deploy(req: { environment: string; service?: string; actor: string }) {
+      const outcomes = await actions.deploy(req);
+      reconciler.wake();
+      return outcomes;
+    },
+
+    async command(req: Parameters<typeof actions.command>[0]) {
+      const done = await actions.command(req);
+      reconciler.wake();
+      return done;
+    },
+
+    /**
+     * Back to the previous release: instant while its instances are still warm (the router flips at once),
+     * otherwise a new rollout to it. During a rollout, rollback aborts it. Either way the environment's
+     * stage is held, so automatic promotion does not bring the bad release back.
+     */
+    async rollback(req: { environment: string; service: string; actor: string; reason?: string }) {
+      const env = await actions.environmentOf(req.environment, 'roll back');
+      const svc = actions.serviceOf(env, req.service, 'roll back');
+      const rec = await deployRecords.service(db, env.name, svc.name);
+      const reason = req.reason ?? `${ROLLBACK_ACTOR_NOTE} of ${env.name}/${svc.name} by ${req.actor}`;
+      const hold = () =>
+        release
+          .hold({ stage: env.spec.stage, actor: req.actor, reason })
+          .then(() => true)
+          .catch(() => false);
+      const active = rec?.rolloutId ? await deployRecords.rollout(db, rec.rolloutId) : null;
+      if (active !== null && active.status === 'active') {
+        // Aborting sends all traffic back to the stable release; while it is still warm (the blue-green
+        // scale-down delay) that is instant, and the reconcile pass awaited here has flipped the router.
+        const machine = (active.state as unknown as StoredRollout).machine;
+        const warm = machine.weights[active.target] === 100 && machine.pausedUntil !== null;
+        await actions.command({ environment: env.name, service: svc.name, command: 'abort', actor: req.actor });
+        await reconciler.reconcile();
+        return {
+          mode: warm ? ('instant' as const) : ('abort' as const),
+          rollout: active.id,
+          release: active.stable,
+          held: await hold(),
+        };
+      }
+      const previous = rec?.previousRelease ?? null;
+      if (rec === null || previous === null || rec.currentRelease === null)
+        throw new DeployError(
+          'NO_PREVIOUS_RELEASE',
+          `Cannot roll back ${env.name}/${svc.name}: there is no previous release`,
+        );
+      const prevRelease = await deployRecords.release(db, previous);
+      if (prevRelease === null)
+        throw new DeployError('NO_PREVIOUS_RELEASE', `Cannot roll back: release ${previous} is unknown`);
+      if (await release.isVetoed(prevRelease.image))
+        throw new DeployError('VETOED', `Cannot roll back to ${prevRelease.image}: it is vetoed`);
+      const warm = driver
+        .list()
+        .some(
+          (i) => i.environment === env.name && i.service === svc.name && i.release === previous && i.state === 'ready',
+        );
+      const current = rec.currentRelease;
+      if (warm) {
+        await db.transaction().execute(async (trx) => {
+          await release.log.enqueue(
+            trx,
+            {
+              event: 'rollout.rollback',
+              actor: req.actor,
+              time: clock.now().toISOString(),
+              digests: [prevRelease.image, previous],
+              environment: env.name,
+              service: svc.name,
+              from: current,
+              to: previous,
+              mode: 'instant',
+            },
+            [prevRelease.image, previous],
+          );
+          await deployRecords.upsertService(
+            trx,
+            { ...rec, currentRelease: previous, previousRelease: current },
+            clock.now().toISOString(),
+          );
+        });
+        await database.durable();
+        await reconciler.flip(env.name, svc.name, previous as Digest);
+        reconciler.wake();
+        return { mode: 'instant' as const, rollout: null, release: previous, held: await hold() };
+      }
+      const id = await db.transaction().execute((trx) =>
+        actions.beginRollout(trx, {
+          env,
+          svc: { ...svc, strategy: { kind: 'rolling', maxSurge: 1, maxUnavailable: 0 } },
+          target: previous,
+          image: prevRelease.image,
+          stable: current,
+          actor: req.actor,
+          event: 'rollout.rollback',
+        }),
+      );
+      await database.durable();
+      reconciler.wake();
+      return { mode: 'rollout' as const, rollout: id, release: previous, held: await hold() };
+    },
+
+    /** Where each service stands: serving release, weights, the latest rollout with its steps, instances. */
+    async status(environment: string, service?: string) {
+      const env = await actions.environmentOf(environment, `show ${environment}`);
+      const names =
+        service === undefined ? env.spec.services.map((s) => s.name) : [actions.serviceOf(env, service, 'show').name];
+      const services = [];
+      for (const name of names) services.push(await serviceStatus(env.name, name));
+      return { environment: env.name, stage: env.spec.stage, version: env.version, digest: env.digest, services };
+    },
+
+    /** Drift recorded in an environment, newest first, and a fresh check of every ready instance. */
+    async drift(environment: string) {
+      const env = await actions.environmentOf(environment, `check drift in ${environment}`);
+      const live = [];
+      for (const inst of driver.list()) {
+        if (inst.environment !== env.name || inst.state !== 'ready') continue;
+        live.push(await driver.verify(inst.id));
+      }
+      return { environment: env.name, checked: live, recorded: await deployRecords.drift(db, env.name) };
+    },
+
+    /** Records in the ledger that the driver refused to create an instance (a bad provisioning key). */
+    async recordRefusal(spec: { id: string; environment: string; release: string; image: string }, err: unknown) {
+      const code = (err as { code?: unknown }).code;
+      await db.transaction().execute((trx) =>
+        release.log.enqueue(
+          trx,
+          {
+            event: 'deploy.provisioning.refused',
+            actor: 'fixity:runtime',
+            time: clock.now().toISOString(),
+            digests: [spec.image, spec.release],
+            environment: spec.environment,
+            instance: spec.id,
+            code: typeof code === 'string' ? code : 'REFUSED',
+            reason: (err as Error).message,
+          },
+          [spec.image, spec.release],
+        ),
+      );
+      await release.log.flush().catch(() => undefined);
+    },
+
+    reconciler,
+    start: () => reconciler.start(),
+    stop: (options?: { stopInstances?: boolean }) => reconciler.stop(options),
+  };
+}
+
+export type DeployService = ReturnType<typeof createDeployService>;
