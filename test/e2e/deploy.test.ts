@@ -168,6 +168,9 @@ for (const makeDatabase of await testDatabases()) {
       const res = await fetch(s.url as string);
       assert.equal(res.status, 200);
       assert.equal(((await res.json()) as { message: string }).message, 'v1');
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /fixity_router_requests_total\{[^}]*environment="staging"[^}]*service="hello"/);
+      assert.match(metrics, /fixity_router_request_duration_seconds_bucket/);
     });
 
     test('a canary failing 20% of requests fails analysis and rolls back; no failure outside its share', async () => {
