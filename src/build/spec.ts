@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { BaseError } from '../core/index.ts';
+import { BaseError, describeSpecIssue } from '../core/index.ts';
 
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -110,15 +110,7 @@ export function parseBuildSpec(doc: unknown, file = 'fixity.yaml'): BuildSpec {
   if (result.success) return result.data;
   throw new SpecError(
     file,
-    result.error.issues.map((issue) => {
-      const at = issue.path.length === 0 ? '(top level)' : formatPath(issue.path);
-      if (issue.code === 'unrecognized_keys') {
-        const known = Object.keys(shapeAt(issue.path) ?? {});
-        return `${issue.keys.map((k) => formatPath([...issue.path, k])).join(', ')}: unknown key${known.length ? `; expected one of ${known.join(', ')}` : ''}`;
-      }
-      if (issue.code === 'invalid_type' && issue.input === undefined) return `${at}: required (${issue.expected})`;
-      return `${at}: ${issue.message}`;
-    }),
+    result.error.issues.map((issue) => describeSpecIssue(buildSpecSchema, issue)),
   );
 }
 
@@ -146,25 +138,4 @@ export function buildSpecJSONSchema(): object {
 /** Octal permission bits from a mode given as number or string. */
 export function toMode(value: number | string): number {
   return typeof value === 'number' ? value : Number.parseInt(value, 8);
-}
-
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-// The keys an object schema at `path` accepts, to list them next to an unknown key.
-function shapeAt(path: ReadonlyArray<PropertyKey>): Record<string, unknown> | undefined {
-  let schema: unknown = buildSpecSchema;
-  for (const p of path) {
-    schema = unwrap(schema);
-    if (typeof p === 'number') schema = (schema as { element?: unknown }).element;
-    else schema = (schema as { shape?: Record<string, unknown> }).shape?.[String(p)];
-  }
-  return (unwrap(schema) as { shape?: Record<string, unknown> } | undefined)?.shape;
-}
-
-function unwrap(schema: unknown): unknown {
-  let s = schema as { unwrap?: () => unknown; def?: { innerType?: unknown } } | undefined;
-  while (s?.def?.innerType !== undefined) s = s.def.innerType as typeof s;
-  return s;
 }

@@ -25,3 +25,4 @@ export {
   verifyProvisioningKey,
 } from './provisioning-key.ts';
 export type { SignatureAlgorithm, Signer } from './signer.ts';
+export { describeSpecIssue, formatKeyPath } from './spec-issues.ts';

@@ -1,6 +1,6 @@
 import YAML from 'yaml';
 import { z } from 'zod';
-import type { Digest } from '../core/index.ts';
+import { type Digest, describeSpecIssue } from '../core/index.ts';
 import { DeployError } from './deploy-error.ts';
 
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -299,7 +299,11 @@ export type StrategySpec =
 /** Validates a parsed document (YAML or a JSON request body); every problem is named with its key path. */
 export function parseEnvironmentSpec(doc: unknown, file = 'environment.yaml'): EnvironmentSpec {
   const result = environmentSpecSchema.safeParse(doc);
-  if (!result.success) throw specInvalid(file, result.error.issues.map(describeIssue));
+  if (!result.success)
+    throw specInvalid(
+      file,
+      result.error.issues.map((i) => describeSpecIssue(environmentSpecSchema, i)),
+    );
   const issues = checkServices(result.data.services);
   if (issues.length > 0) throw specInvalid(file, issues);
   return result.data;
@@ -347,53 +351,6 @@ function checkServices(services: readonly ServiceSpec[]): string[] {
     });
   });
   return issues;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const at = issue.path.length === 0 ? '(top level)' : formatPath(issue.path);
-  if (issue.code === 'invalid_union' && issue.message === 'Invalid input') {
-    // Report the branch that got past the type check (e.g. the object form of `compare: false | {…}`).
-    const branch = issue.errors.find((errs) => errs.length > 0 && errs.every((e) => e.path.length > 0));
-    if (branch !== undefined)
-      return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] })).join('\n  ');
-  }
-  if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys(shapeAt(issue.path) ?? {});
-    const keys = issue.keys.map((k) => formatPath([...issue.path, k])).join(', ');
-    return `${keys}: unknown key${known.length ? `; expected one of ${known.join(', ')}` : ''}`;
-  }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${at}: required (${issue.expected})`;
-  return `${at}: ${issue.message}`;
-}
-
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-// The keys an object schema at `path` accepts, to list them next to an unknown key.
-function shapeAt(path: ReadonlyArray<PropertyKey>): Record<string, unknown> | undefined {
-  let schema: unknown = environmentSpecSchema;
-  for (const p of path) {
-    schema = unwrap(schema);
-    schema =
-      typeof p === 'number'
-        ? (schema as { element?: unknown }).element
-        : (schema as { shape?: Record<string, unknown> }).shape?.[String(p)];
-  }
-  return (unwrap(schema) as { shape?: Record<string, unknown> } | undefined)?.shape;
-}
-
-// Through optional/default/prefault (innerType), pipes (in) and unions of one object branch.
-function unwrap(schema: unknown): unknown {
-  let s = schema as { def?: { innerType?: unknown; in?: unknown; options?: unknown[] } } | undefined;
-  for (;;) {
-    const def = s?.def;
-    if (def?.innerType !== undefined) s = def.innerType as typeof s;
-    else if (def?.in !== undefined) s = def.in as typeof s;
-    else if (def?.options !== undefined)
-      s = def.options.find((o) => (o as { shape?: unknown }).shape !== undefined) as typeof s;
-    else return s;
-  }
 }
 
 function specInvalid(file: string, issues: string[]): DeployError {

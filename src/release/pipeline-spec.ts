@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { canonicalJSON, type Digest, digestOf } from '../core/index.ts';
+import { canonicalJSON, type Digest, describeSpecIssue, digestOf } from '../core/index.ts';
 import { compilePolicy } from '../policy/index.ts';
 import { ReleaseError } from './release-error.ts';
 import { isTimeZone, parseDuration, parseRRule } from './windows.ts';
@@ -70,7 +70,11 @@ export type ApprovalSpec = z.infer<typeof approvalsSchema>;
 /** Validates a parsed document: shape first, then names, the stage graph, every gate's CEL and every window. */
 export function parsePipelineSpec(doc: unknown, file = 'pipeline.yaml'): PipelineSpec {
   const result = pipelineSpecSchema.safeParse(doc);
-  if (!result.success) throw pipelineInvalid(file, result.error.issues.map(describeIssue));
+  if (!result.success)
+    throw pipelineInvalid(
+      file,
+      result.error.issues.map((i) => describeSpecIssue(pipelineSpecSchema, i)),
+    );
   const issues = checkStages(result.data.stages);
   if (issues.length > 0) throw pipelineInvalid(file, issues);
   return result.data;
@@ -206,40 +210,6 @@ function findCycle(stages: readonly StageSpec[], index: ReadonlyMap<string, numb
     if (cycle) return cycle.reverse();
   }
   return undefined;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const at = issue.path.length === 0 ? '(top level)' : formatPath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys(shapeAt(issue.path) ?? {});
-    const keys = issue.keys.map((k) => formatPath([...issue.path, k])).join(', ');
-    return `${keys}: unknown key${known.length ? `; expected one of ${known.join(', ')}` : ''}`;
-  }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${at}: required (${issue.expected})`;
-  return `${at}: ${issue.message}`;
-}
-
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-// The keys an object schema at `path` accepts, to list them next to an unknown key.
-function shapeAt(path: ReadonlyArray<PropertyKey>): Record<string, unknown> | undefined {
-  let schema: unknown = pipelineSpecSchema;
-  for (const p of path) {
-    schema = unwrap(schema);
-    schema =
-      typeof p === 'number'
-        ? (schema as { element?: unknown }).element
-        : (schema as { shape?: Record<string, unknown> }).shape?.[String(p)];
-  }
-  return (unwrap(schema) as { shape?: Record<string, unknown> } | undefined)?.shape;
-}
-
-function unwrap(schema: unknown): unknown {
-  let s = schema as { def?: { innerType?: unknown } } | undefined;
-  while (s?.def?.innerType !== undefined) s = s.def.innerType as typeof s;
-  return s;
 }
 
 function pipelineInvalid(file: string, issues: string[]): ReleaseError {
