@@ -96,6 +96,22 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
+  /** Records one step about one instance, in its own transaction. */
+  const recordInstance = (
+    rollout: RolloutRecord | null,
+    action: string,
+    result: 'applied' | 'failed',
+    detail: string,
+    inst: { id: string; image: string; release: string; environment: string; service: string },
+  ) =>
+    db.transaction().execute((trx) =>
+      record(trx, rollout, action, result, detail, [inst.image, inst.release], {
+        environment: inst.environment,
+        service: inst.service,
+        instance: inst.id,
+      }),
+    );
+
   async function routerFor(env: string, svc: string, preferredPort = 0): Promise<Router> {
     const k = key(env, svc);
     let router = routers.get(k);
@@ -204,6 +220,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         );
         return;
       }
+      const who = { image: rel.image, release: rel.digest, environment: env.name, service: svc.name };
       for (let n = 0; n < missing; n++) {
         const id = `${env.name}-${svc.name}-${releaseDigest.slice(7, 15)}-${randomBytes(3).toString('hex')}`;
         const marker = `${env.name}\u0000${svc.name}\u0000${id}\u0000${releaseDigest}`;
@@ -223,22 +240,9 @@ export function createReconciler(deps: ReconcilerDeps) {
             provisioningKey: key,
           })
           .then(
-            () =>
-              db.transaction().execute((trx) =>
-                record(trx, rollout, 'instance.created', 'applied', id, [rel.image, rel.digest], {
-                  environment: env.name,
-                  service: svc.name,
-                  instance: id,
-                }),
-              ),
+            () => recordInstance(rollout, 'instance.created', 'applied', id, { ...who, id }),
             (err: Error) =>
-              db.transaction().execute((trx) =>
-                record(trx, rollout, 'instance.created', 'failed', `${id}: ${err.message}`, [rel.image, rel.digest], {
-                  environment: env.name,
-                  service: svc.name,
-                  instance: id,
-                }),
-              ),
+              recordInstance(rollout, 'instance.created', 'failed', `${id}: ${err.message}`, { ...who, id }),
           )
           .catch((err) => logger?.error({ err }, 'recording an instance failed'))
           .finally(() => {
@@ -252,13 +256,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       );
       for (const inst of order.slice(0, live.length - want)) {
         await retire(env.name, svc.name, inst, 'scaled down');
-        await db.transaction().execute((trx) =>
-          record(trx, rollout, 'instance.stopped', 'applied', inst.id, [inst.image, inst.release], {
-            environment: env.name,
-            service: svc.name,
-            instance: inst.id,
-          }),
-        );
+        await recordInstance(rollout, 'instance.stopped', 'applied', inst.id, inst);
       }
     }
   }
@@ -268,21 +266,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     for (const inst of instancesOf(env.name, svc.name)) {
       if (inst.state !== 'unhealthy' || leaving.has(inst.id)) continue;
       await retire(env.name, svc.name, inst, inst.reason ?? 'unhealthy');
-      await db.transaction().execute((trx) =>
-        record(
-          trx,
-          rollout,
-          'instance.replaced',
-          'applied',
-          `${inst.id}: ${inst.reason ?? 'unhealthy'}`,
-          [inst.image, inst.release],
-          {
-            environment: env.name,
-            service: svc.name,
-            instance: inst.id,
-          },
-        ),
-      );
+      await recordInstance(rollout, 'instance.replaced', 'applied', `${inst.id}: ${inst.reason ?? 'unhealthy'}`, inst);
     }
   }
 
@@ -432,13 +416,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     for (const inst of instancesOf(env.name, svc.name)) {
       if (!LIVE.has(inst.state) || leaving.has(inst.id) || wanted.has(inst.release)) continue;
       await retire(env.name, svc.name, inst, 'release no longer wanted');
-      await db.transaction().execute((trx) =>
-        record(trx, null, 'instance.collected', 'applied', inst.id, [inst.image, inst.release], {
-          environment: env.name,
-          service: svc.name,
-          instance: inst.id,
-        }),
-      );
+      await recordInstance(null, 'instance.collected', 'applied', inst.id, inst);
     }
   }
 
