@@ -1,0 +1,58 @@
+/**
+ * The router against nginx and a direct connection: bench/deploy-router.ts runs its benchmark when loaded,
+ * so it runs here as a child with `--json`, and its result is passed through unchanged.
+ */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { track } from './processes.ts';
+
+export interface RouterLoad {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  shareA: number;
+  cpu: Record<string, number>;
+}
+
+export interface RouterResult {
+  options: { connections: number; durationMs: number; rate: number; rateConnections: number };
+  machine: string;
+  max: Record<string, RouterLoad>;
+  fixed: Record<string, RouterLoad>;
+  ratio: number;
+  ratio1: number;
+  addedP99Ms: number;
+  addedNginx: number;
+}
+
+export interface RouterOptions {
+  connections: number;
+  durationS: number;
+  rate: number;
+  rateConnections: number;
+}
+
+export function runRouterBench(o: RouterOptions): Promise<RouterResult> {
+  const script = resolve(import.meta.dirname, '../deploy-router.ts');
+  const args = [
+    script,
+    '--json',
+    ...['--connections', String(o.connections), '--duration', String(o.durationS)],
+    ...['--rate', String(o.rate), '--rate-connections', String(o.rateConnections)],
+  ];
+  return new Promise((ok, fail) => {
+    // Its progress lines go to our stderr as they come; its JSON comes on stdout at the end.
+    const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const out: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.once('error', fail);
+    child.once('close', (code) => {
+      if (code !== 0) return fail(new Error(`Cannot compare the router: bench/deploy-router.ts exited ${code}`));
+      try {
+        ok(JSON.parse(Buffer.concat(out).toString()) as RouterResult);
+      } catch (error) {
+        fail(new Error(`Cannot read bench/deploy-router.ts output: ${(error as Error).message}`));
+      }
+    });
+  });
+}
