@@ -157,6 +157,8 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
   });
   const autoPromotion = startAutoPromotion(release, logger);
   const routerMetrics = new Registry();
+  // Set once the deploy service exists: the driver may report state while it adopts instances at start.
+  let wakeReconciler = () => {};
   const driver = await createLocalDriver({
     stateDir: join(config.dataDir, 'runtime'),
     images: createStoreImageSource(store, blobs),
@@ -168,6 +170,8 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       return { nonce: claims.nonce, quota: claims.quota };
     },
     onRefused: (spec, err) => deploy.recordRefusal(spec, err),
+    // An instance turning ready or stopping moves a rollout on: reconcile now, not at the next tick.
+    onStateChange: () => wakeReconciler(),
   });
   const deploy = createDeployService({
     database: store,
@@ -188,6 +192,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
       return port === null ? open(0) : open(port).catch(() => open(0));
     },
   });
+  wakeReconciler = () => deploy.reconciler.wake();
   deploy.start();
   const adminTokenFile = join(config.dataDir, 'admin.token');
   if (!existsSync(adminTokenFile)) {

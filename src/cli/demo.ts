@@ -90,7 +90,9 @@ export async function runDemo(opts: {
   const must = async (what: string, args: string[], ok: readonly number[] = [0]): Promise<Step> => {
     const r = await run(args);
     if (!ok.includes(r.code ?? -1))
-      throw new Error(`demo: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
+      throw new Error(
+        `demo: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`,
+      );
     return r;
   };
   const jsonOf = <T>(r: Step) => JSON.parse(r.stdout) as T;

@@ -3,10 +3,12 @@ import type { Router } from '../runtime/index.ts';
 import { DeployError } from './deploy-error.ts';
 import { deployRecords } from './deploy-records.ts';
 import { createDeployActions, type DeployDeps, type StoredRollout } from './deploy-service.ts';
-import { createReconciler, type ReconcilerDeps } from './reconciler.ts';
+import { createReconciler, type ReconcilerDeps, type SecretResolver } from './reconciler.ts';
 
 export interface DeployServiceDeps extends DeployDeps {
   openRouter: ReconcilerDeps['openRouter'];
+  /** Where secret references become values at instance start (a later release wires a secret store). */
+  resolveSecrets?: SecretResolver;
   logger?: ReconcilerDeps['logger'];
   holder?: string;
   intervalMs?: number;

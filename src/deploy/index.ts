@@ -12,4 +12,5 @@ export type { AnalysisSpec, EnvironmentSpec, ServiceSpec } from './environment-s
 export { environmentSpecJSONSchema, parseEnvironment } from './environment-spec.ts';
 export { createStoreImageSource } from './image-source.ts';
 export { mannWhitneyU } from './mann-whitney.ts';
+export type { SecretResolver } from './reconciler.ts';
 export { configDigest, releaseConfig, releaseDigest } from './release-digest.ts';

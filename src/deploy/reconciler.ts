@@ -19,12 +19,22 @@ export interface ReconcilerDeps {
   /** Creates (and starts listening) the router of one service; `port` is the one it had before, if any. */
   openRouter(environment: string, service: string, port: number | null): Promise<Router>;
   logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  /**
+   * The hook where secret references become values, at instance start only (never stored, never in the
+   * config digest). Absent: a release that declares secrets cannot start, and says why.
+   */
+  resolveSecrets?: SecretResolver;
   /** This server's name in the lease. */
   holder?: string;
   intervalMs?: number;
   driftIntervalMs?: number;
   leaseTtlMs?: number;
 }
+
+export type SecretResolver = (
+  refs: ReadonlyArray<{ name: string; ref: string }>,
+  context: { environment: string; service: string; release: Digest },
+) => Promise<Record<string, string>>;
 
 const LIVE = new Set(['starting', 'ready']);
 const ACTOR = 'fixity:reconciler';
@@ -94,6 +104,19 @@ export function createReconciler(deps: ReconcilerDeps) {
         digests,
       );
     }
+  }
+
+  /** Secret values for an instance's start; only names ever reach logs, steps or the ledger. */
+  async function secretsFor(
+    refs: ReadonlyArray<{ name: string; ref: string }>,
+    context: { environment: string; service: string; release: Digest },
+  ): Promise<Record<string, string>> {
+    if (refs.length === 0) return {};
+    if (deps.resolveSecrets === undefined)
+      throw new Error(
+        `Cannot start: the release needs secrets ${refs.map((r) => r.name).join(', ')} and no secret resolver is configured`,
+      );
+    return deps.resolveSecrets(refs, context);
   }
 
   /** Records one step about one instance, in its own transaction. */
@@ -225,20 +248,27 @@ export function createReconciler(deps: ReconcilerDeps) {
         const id = `${env.name}-${svc.name}-${releaseDigest.slice(7, 15)}-${randomBytes(3).toString('hex')}`;
         const marker = `${env.name}\u0000${svc.name}\u0000${id}\u0000${releaseDigest}`;
         creating.add(marker);
-        const config = rel.config as { env?: Record<string, string>; port?: number; health?: unknown };
-        driver
-          .start({
-            id,
-            environment: env.name,
-            service: svc.name,
-            release: rel.digest,
-            image: rel.image,
-            configDigest: rel.configDigest,
-            env: config.env ?? {},
-            port: config.port ?? svc.port,
-            health: (config.health ?? svc.health) as never,
-            provisioningKey: key,
-          })
+        const config = rel.config as {
+          env?: Record<string, string>;
+          port?: number;
+          health?: unknown;
+          secrets?: Array<{ name: string; ref: string }>;
+        };
+        secretsFor(config.secrets ?? [], { environment: env.name, service: svc.name, release: rel.digest })
+          .then((secrets) =>
+            driver.start({
+              id,
+              environment: env.name,
+              service: svc.name,
+              release: rel.digest,
+              image: rel.image,
+              configDigest: rel.configDigest,
+              env: { ...(config.env ?? {}), ...secrets },
+              port: config.port ?? svc.port,
+              health: (config.health ?? svc.health) as never,
+              provisioningKey: key,
+            }),
+          )
           .then(
             () => recordInstance(rollout, 'instance.created', 'applied', id, { ...who, id }),
             (err: Error) =>

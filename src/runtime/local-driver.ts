@@ -38,6 +38,8 @@ export interface LocalDriverOptions {
   readonly host?: string;
   /** Interpreters an image may name without containing them, e.g. `{ node: process.execPath }`. */
   readonly hostBinaries?: Readonly<Record<string, string>>;
+  /** Called when an instance changes state (ready, unhealthy, exited, stopped…): the reconciler wakes. */
+  readonly onStateChange?: (status: InstanceStatus) => void;
   /** Called for every refused start (the spec without its key), so the caller can record it. */
   readonly onRefused?: (spec: Omit<InstanceSpec, 'provisioningKey'>, error: unknown) => void;
 }
@@ -157,9 +159,11 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
     }
   };
   const setState = (live: Live, patch: Partial<InstanceStatus>) => {
+    const before = live.record.status.state;
     Object.assign(live.record.status, patch);
     persist(live);
     settleWaiters(live);
+    if (live.record.status.state !== before) options.onStateChange?.(snapshot(live));
   };
 
   const onExit = (live: Live, exitCode: number | null, reason: string) => {

@@ -35,7 +35,13 @@ interface ServiceView {
   instances: Array<{ id: string; release: string; state: string; sandboxed: boolean }>;
 }
 
-function environment(opts: { digest: string; greeting: string; strategy: string; failRate?: string }): string {
+function environment(opts: {
+  digest: string;
+  greeting: string;
+  strategy: string;
+  failRate?: string;
+  secrets?: string;
+}): string {
   return `apiVersion: fixity.dev/v1
 kind: Environment
 name: staging
@@ -46,7 +52,7 @@ services:
     replicas: 3
     port: 8080
     env: { GREETING: "${opts.greeting}"${opts.failRate === undefined ? '' : `, FAIL_RATE: "${opts.failRate}"`} }
-    health:
+${opts.secrets === undefined ? '' : `    secrets: ${opts.secrets}\n`}    health:
       readiness: { path: /healthz, intervalMs: 100, timeoutMs: 1000, failureThreshold: 2 }
       startupTimeoutMs: 20000
     strategy:
@@ -294,6 +300,25 @@ for (const makeDatabase of await testDatabases()) {
       await server.restart();
       const s = await until('resumed and completed', (v) => v.rollout?.status === 'completed', 90_000);
       assert.equal(((await (await fetch(s.url as string)).json()) as { message: string }).message, 'v5');
+    });
+
+    test('a release with secret references waits for a resolver; no instance starts without its secrets', async () => {
+      await apply(
+        environment({
+          digest,
+          greeting: 'v6',
+          strategy: CANARY,
+          secrets: '[{ name: DB_PASSWORD, ref: "vault://kv/db#password" }]',
+        }),
+      );
+      json(await cli(['deploy', 'staging', '--json']), 'deploy');
+      const s = await until('the refusal is recorded', (v) =>
+        (v.rollout?.steps ?? []).some((st) => st.action === 'instance.created' && st.result === 'failed'),
+      );
+      const failed = s.rollout?.steps.find((st) => st.action === 'instance.created' && st.result === 'failed');
+      assert.match(failed?.detail ?? '', /needs secrets DB_PASSWORD and no secret resolver is configured/);
+      json(await cli(['rollout', 'abort', 'staging', 'hello', '--json']), 'abort');
+      await until('aborted', (v) => v.rollout?.status === 'aborted');
     });
 
     test('a vetoed digest is refused for deploy, and for new instances', async () => {

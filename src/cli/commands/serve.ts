@@ -63,7 +63,11 @@ export async function runServe(
           ...(demo === null
             ? []
             : 'error' in demo
-              ? ['', `✘ the demo stopped: ${demo.error}`, '  the server keeps running; see the README to do each step by hand']
+              ? [
+                  '',
+                  `✘ the demo stopped: ${demo.error}`,
+                  '  the server keeps running; see the README to do each step by hand',
+                ]
               : [
                   `  hello      ${demo.routerUrl ?? '(router starting)'}   ← 3 replicas of v1, a canary of v2 at 25%`,
                   '',
