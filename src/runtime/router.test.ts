@@ -377,4 +377,44 @@ describe('createRouter()', () => {
     assert.equal(reply.headers['x-secret'], undefined);
     assert.equal(reply.headers['x-kept'], 'yes');
   });
+
+  test('createRouter() reuses a backend connection and replaces one the backend closed', async () => {
+    let connections = 0;
+    const b = await backend();
+    b.server.on('connection', () => connections++);
+    const r = await router();
+    await r.update({ backends: [at('a-1', A, b.port)], weights: { [A]: 100 } });
+    for (let i = 0; i < 3; i++) assert.equal((await call(r.url)).status, 200);
+    assert.equal(connections, 1);
+    b.server.closeIdleConnections();
+    await sleep(20);
+    assert.equal((await call(r.url)).status, 200);
+    assert.equal(connections, 2);
+    assert.equal(r.window(A, 0).connectionFailures, 0);
+  });
+
+  test('createRouter() keeps no connection a backend announces it will close within a second', async () => {
+    let connections = 0;
+    const b = await backend();
+    b.server.keepAliveTimeout = 1_000;
+    b.server.on('connection', () => connections++);
+    const r = await router();
+    await r.update({ backends: [at('a-1', A, b.port)], weights: { [A]: 100 } });
+    for (let i = 0; i < 3; i++) assert.equal((await call(r.url)).status, 200);
+    assert.equal(connections, 3);
+  });
+
+  test('createRouter() drops request fields the Connection header lists and keeps the first Host', async () => {
+    const mirror = await backend((req, res) => res.end(JSON.stringify({ headers: req.headers, raw: req.rawHeaders })));
+    const r = await router();
+    await r.update({ backends: [at('a-1', A, mirror.port)], weights: { [A]: 100 } });
+    const reply = await call(r.url, {
+      headers: { Connection: 'keep-alive, X-Private', 'X-Private': 'no', 'X-App': 'yes' },
+    });
+    const seen = JSON.parse(reply.body.toString()) as { headers: Record<string, string>; raw: string[] };
+    assert.equal(seen.headers['x-private'], undefined);
+    assert.equal(seen.headers['x-app'], 'yes');
+    assert.equal(seen.raw.filter((name) => name.toLowerCase() === 'host').length, 1);
+    assert.equal(reply.headers['x-fixity-release'], A);
+  });
 });

@@ -1,16 +1,15 @@
 import {
-  Agent,
+  type Agent,
   type ClientRequest,
   createServer,
   request as httpRequest,
-  type IncomingHttpHeaders,
   type IncomingMessage,
-  type OutgoingHttpHeaders,
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { type Clock, type Digest, systemClock } from '../core/index.ts';
+import { type ForwardedRequestHeaders, requestHeaders, responseHeaders } from './router-headers.ts';
 import {
   createReleaseRecorder,
   type ReleaseRecorder,
@@ -21,6 +20,7 @@ import {
   SAMPLE_REQUEST,
   type WindowCounts,
 } from './router-metrics.ts';
+import { createUpstreamPool, type UpstreamPool } from './router-pool.ts';
 
 /** One ready instance the router may send traffic to. */
 export interface Backend {
@@ -72,23 +72,13 @@ const MAX_RECORDERS = 32;
 const FAILURE_BACKOFF_MS = 1_000;
 const PIN_HEADER = 'x-fixity-release';
 const PIN_COOKIE = 'fixity-release=';
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus the de-facto ones; never forwarded in either direction. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 interface BackendState {
   readonly backend: Backend;
   readonly key: string;
-  readonly agent: Agent;
+  readonly agent: UpstreamPool;
+  /** What Node would send as `Host` to this backend when the client sent none. */
+  readonly hostHeader: string;
   inFlight: number;
   /** Clock time of the last connection failure, 0 when none. */
   failedAt: number;
@@ -116,15 +106,36 @@ interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly start: number;
+  readonly hasBody: boolean;
   readonly retryable: boolean;
   readonly pinned: boolean;
   backend: BackendState | undefined;
   upstream: ClientRequest | undefined;
+  incoming: IncomingMessage | undefined;
   /** The release the request is counted against, once one was chosen. */
   release: ReleaseRoute | undefined;
   status: number;
   upstreamBroken: boolean;
   attempts: number;
+  /** Built on the first attempt, reused by a retry. */
+  requestHeaders: ForwardedRequestHeaders | undefined;
+}
+
+// Per-request state rides on Node's own objects so that no closure is allocated per request.
+const EXCHANGE = Symbol('exchange');
+const ROUTE = Symbol('route');
+const BACKEND = Symbol('backend');
+interface ExchangeCarrier extends ServerResponse {
+  [EXCHANGE]?: Exchange;
+}
+interface UpstreamRequest extends ClientRequest {
+  [EXCHANGE]: Exchange;
+  [ROUTE]: ReleaseRoute;
+  [BACKEND]: BackendState;
+}
+/** Node links a client response to its request (undocumented but stable since 0.x). */
+interface UpstreamResponse extends IncomingMessage {
+  req: UpstreamRequest;
 }
 
 const backendKey = (b: Backend): string => `${b.instance}\u0000${b.release}\u0000${b.host}\u0000${b.port}`;
@@ -160,7 +171,8 @@ export function createRouter(options: RouterOptions): Router {
         state = {
           backend,
           key,
-          agent: new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256 }),
+          agent: createUpstreamPool(backend.host, backend.port, 1024, 256),
+          hostHeader: hostHeader(backend),
           inFlight: 0,
           failedAt: 0,
           drained: undefined,
@@ -273,24 +285,29 @@ export function createRouter(options: RouterOptions): Router {
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const s = snapshot;
     const method = req.method ?? 'GET';
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    const headers = req.headers;
+    const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
     const pinned = pinnedRelease(s, req);
     const ex: Exchange = {
       req,
       res,
       start: performance.now(),
+      hasBody,
       retryable: !hasBody && (method === 'GET' || method === 'HEAD' || method === 'OPTIONS'),
       pinned: pinned !== 'none',
       backend: undefined,
       upstream: undefined,
+      incoming: undefined,
       release: undefined,
       status: 0,
       upstreamBroken: false,
       attempts: 0,
+      requestHeaders: undefined,
     };
-    res.once('close', () => settle(ex));
+    (res as ExchangeCarrier)[EXCHANGE] = ex;
+    res.once('close', onClientClose);
     if (pinned === undefined) {
-      const pin = req.headers[PIN_HEADER] ?? 'the fixity-release cookie';
+      const pin = headers[PIN_HEADER] ?? 'the fixity-release cookie';
       sendError(ex, 503, 'PINNED_RELEASE_UNAVAILABLE', `Cannot route to pinned release ${pin}: it has no backend`);
       return;
     }
@@ -303,62 +320,105 @@ export function createRouter(options: RouterOptions): Router {
     forward(ex, route, backend);
   }
 
+  function onClientClose(this: ServerResponse): void {
+    settle((this as ExchangeCarrier)[EXCHANGE] as Exchange);
+  }
+
   function forward(ex: Exchange, route: ReleaseRoute, backend: BackendState): void {
-    const { req, res } = ex;
+    const { req } = ex;
     ex.attempts++;
     ex.release = route;
     ex.backend = backend;
     backend.inFlight++;
+    // Built once per request; a retry only swaps the Host fallback, which depends on the backend.
+    ex.requestHeaders ??= requestHeaders(req.rawHeaders, req.socket.remoteAddress ?? '');
+    const { headers, host } = ex.requestHeaders;
     const upstream = httpRequest({
-      agent: backend.agent,
+      agent: backend.agent as unknown as Agent,
       host: backend.backend.host,
       port: backend.backend.port,
       method: req.method,
       path: req.url,
-      headers: requestHeaders(req),
-    });
+      headers: host ? headers : [...headers, 'host', backend.hostHeader],
+    }) as UpstreamRequest;
+    upstream[EXCHANGE] = ex;
+    upstream[ROUTE] = route;
+    upstream[BACKEND] = backend;
     ex.upstream = upstream;
-    upstream.once('response', (incoming) => {
-      ex.status = incoming.statusCode ?? 502;
-      res.writeHead(ex.status, responseHeaders(incoming.headers, route.digest));
-      const broken = (): void => {
-        if (incoming.complete || ex.upstream !== upstream) return;
-        ex.upstreamBroken = true;
-        res.destroy();
-      };
-      incoming.on('error', broken);
-      incoming.once('close', broken);
-      incoming.pipe(res);
-    });
-    upstream.on('error', () => {
-      if (ex.upstream !== upstream) return; // an attempt the client already abandoned
-      if (ex.status !== 0) {
-        ex.upstreamBroken = true;
-        res.destroy();
+    upstream.once('response', onUpstreamResponse);
+    upstream.on('error', onUpstreamError);
+    // Without body headers Node skips the request stream altogether (optimizeEmptyRequests): nothing to pipe.
+    if (ex.hasBody) req.pipe(upstream);
+    else upstream.end();
+  }
+
+  function onUpstreamResponse(this: UpstreamRequest, incoming: IncomingMessage): void {
+    const ex = this[EXCHANGE];
+    const res = ex.res;
+    ex.incoming = incoming;
+    ex.status = incoming.statusCode ?? 502;
+    res.writeHead(ex.status, responseHeaders(incoming.rawHeaders, this[ROUTE].digest));
+    incoming.on('error', onIncomingBroken);
+    incoming.once('close', onIncomingBroken);
+    // Not pipe(): its half a dozen listeners per response cost more than the bytes of a small body.
+    incoming.on('data', onIncomingData);
+    incoming.once('end', onIncomingEnd);
+  }
+
+  function onIncomingData(this: UpstreamResponse, chunk: Buffer): void {
+    const ex = this.req[EXCHANGE];
+    if (!ex.res.write(chunk)) {
+      this.pause();
+      ex.res.once('drain', onClientDrain);
+    }
+  }
+
+  function onIncomingEnd(this: UpstreamResponse): void {
+    this.req[EXCHANGE].res.end();
+  }
+
+  function onClientDrain(this: ServerResponse): void {
+    (this as ExchangeCarrier)[EXCHANGE]?.incoming?.resume();
+  }
+
+  function onIncomingBroken(this: UpstreamResponse): void {
+    const upstream = this.req;
+    const ex = upstream[EXCHANGE];
+    if (this.complete || ex.upstream !== upstream) return;
+    ex.upstreamBroken = true;
+    ex.res.destroy();
+  }
+
+  function onUpstreamError(this: UpstreamRequest): void {
+    const ex = this[EXCHANGE];
+    const route = this[ROUTE];
+    const backend = this[BACKEND];
+    const res = ex.res;
+    if (ex.upstream !== this) return; // an attempt the client already abandoned
+    if (ex.status !== 0) {
+      ex.upstreamBroken = true;
+      res.destroy();
+      return;
+    }
+    // No response byte arrived: a connection failure, counted against the release that was tried.
+    ex.upstream = undefined;
+    ex.backend = undefined;
+    release(backend);
+    backend.failedAt = clock.now().getTime();
+    route.recorder.record(++seq, 0, 0, SAMPLE_CONNECTION_FAILURE);
+    if (res.destroyed) return;
+    if (ex.retryable && ex.attempts < 2) {
+      // The table may have changed since the first attempt: retry against the current one.
+      const current = snapshot.releases.get(route.digest);
+      const sameRelease = current && pickBackend(current, backend);
+      const next = sameRelease ? current : ex.pinned ? undefined : pickRelease(snapshot, current);
+      const nextBackend = sameRelease ?? (next && pickBackend(next, undefined));
+      if (next !== undefined && nextBackend !== undefined) {
+        forward(ex, next, nextBackend);
         return;
       }
-      // No response byte arrived: a connection failure, counted against the release that was tried.
-      ex.upstream = undefined;
-      ex.backend = undefined;
-      release(backend);
-      backend.failedAt = clock.now().getTime();
-      route.recorder.record(++seq, 0, 0, SAMPLE_CONNECTION_FAILURE);
-      if (res.destroyed) return;
-      if (ex.retryable && ex.attempts < 2) {
-        // The table may have changed since the first attempt: retry against the current one.
-        const current = snapshot.releases.get(route.digest);
-        const sameRelease = current && pickBackend(current, backend);
-        const next = sameRelease ? current : ex.pinned ? undefined : pickRelease(snapshot, current);
-        const nextBackend = sameRelease ?? (next && pickBackend(next, undefined));
-        if (next !== undefined && nextBackend !== undefined) {
-          forward(ex, next, nextBackend);
-          return;
-        }
-      }
-      sendError(ex, 502, 'BACKEND_UNREACHABLE', `Cannot reach a backend of release ${route.digest}`);
-    });
-    if (ex.retryable) upstream.end();
-    else req.pipe(upstream);
+    }
+    sendError(ex, 502, 'BACKEND_UNREACHABLE', `Cannot reach a backend of release ${route.digest}`);
   }
 
   /** Accounts for a finished (or abandoned) request exactly once, when the client response closes. */
@@ -380,7 +440,7 @@ export function createRouter(options: RouterOptions): Router {
     if (backend.inFlight === 0 && backend.drained !== undefined) backend.drained();
   }
 
-  const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, handle);
+  const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000, optimizeEmptyRequests: true }, handle);
 
   function drain(state: BackendState): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -445,39 +505,8 @@ export function createRouter(options: RouterOptions): Router {
   };
 }
 
-/** The client's headers minus hop-by-hop ones, plus the x-forwarded-* trio. */
-function requestHeaders(req: IncomingMessage): OutgoingHttpHeaders {
-  const incoming = req.headers;
-  const connection = incoming.connection;
-  const listed = connection !== undefined && connection !== 'keep-alive' && connection !== 'close';
-  const out: OutgoingHttpHeaders = {};
-  for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || (listed && connectionListed(connection, name))) continue;
-    out[name] = incoming[name];
-  }
-  const client = req.socket.remoteAddress ?? '';
-  const prior = incoming['x-forwarded-for'];
-  out['x-forwarded-for'] = prior === undefined ? client : `${prior}, ${client}`;
-  out['x-forwarded-proto'] = 'http';
-  if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
-  return out;
-}
-
-function responseHeaders(incoming: IncomingHttpHeaders, release: Digest): OutgoingHttpHeaders {
-  const connection = incoming.connection;
-  const listed = connection !== undefined && connection !== 'keep-alive' && connection !== 'close';
-  const out: OutgoingHttpHeaders = {};
-  for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || (listed && connectionListed(connection, name))) continue;
-    out[name] = incoming[name];
-  }
-  out[PIN_HEADER] = release;
-  return out;
-}
-
-function connectionListed(connection: string, name: string): boolean {
-  return connection
-    .toLowerCase()
-    .split(',')
-    .some((token) => token.trim() === name);
+/** The `Host` value `http.request` derives from host and port (RFC 3986 brackets for IPv6). */
+function hostHeader(b: Backend): string {
+  const host = b.host.includes(':') && !b.host.startsWith('[') ? `[${b.host}]` : b.host;
+  return b.port === 80 ? host : `${host}:${b.port}`;
 }
