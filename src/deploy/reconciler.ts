@@ -300,7 +300,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
-  async function takeCommands(rolloutId: string): Promise<Command[]> {
+  /** Operator commands not yet applied; marked consumed in the transaction that stores their effect. */
+  async function pendingCommands(rolloutId: string): Promise<Array<{ id: number; command: Command }>> {
     const rows = await db
       .selectFrom('deploy_commands')
       .select(['id', 'command'])
@@ -308,18 +309,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       .where('consumed_at', 'is', null)
       .orderBy('id')
       .execute();
-    if (rows.length > 0) {
-      await db
-        .updateTable('deploy_commands')
-        .set({ consumed_at: nowIso() })
-        .where(
-          'id',
-          'in',
-          rows.map((r) => r.id),
-        )
-        .execute();
-    }
-    return rows.map((r) => r.command as Command);
+    return rows.map((r) => ({ id: Number(r.id), command: r.command as Command }));
   }
 
   function finishAnalysis(rollout: RolloutRecord, router: Router): AnalysisRunResult | undefined {
@@ -336,7 +326,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     const router = await routerFor(env.name, svc.name);
     const stored = JSON.parse(JSON.stringify(rollout.state)) as StoredRollout;
     const analysis = finishAnalysis(rollout, router);
-    const commands = await takeCommands(rollout.id);
+    const pending = await pendingCommands(rollout.id);
+    const commands = pending.map((p) => p.command);
     const { state, actions: todo } = step(svc, stored.machine, {
       now: clock.now(),
       counts: counts(env.name, svc.name),
@@ -372,6 +363,16 @@ export function createReconciler(deps: ReconcilerDeps) {
           await record(trx, rollout, 'analysis', result, detail || 'inconclusive', digests, { analysis });
         }
         for (const c of commands) await record(trx, rollout, `command.${c}`, 'applied', c, digests);
+        if (pending.length > 0)
+          await trx
+            .updateTable('deploy_commands')
+            .set({ consumed_at: nowIso() })
+            .where(
+              'id',
+              'in',
+              pending.map((p) => p.id),
+            )
+            .execute();
         if (canonical(next.desired) !== canonical(stored.desired))
           await record(trx, rollout, 'scale', 'applied', describe(desired), digests, { desired });
         if (weights !== null && canonical(weights) !== canonical(stored.machine.weights))

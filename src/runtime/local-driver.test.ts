@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -110,6 +110,19 @@ console.log('env listening');`,
       assert.deepEqual(await driver.strays(), []);
     });
   }
+
+  test('an interpreter from a checkout under /tmp is visible inside the sandbox (not hidden by its tmpfs /tmp)', async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'fixity-interpreter-'));
+    dirs.push(bin);
+    await copyFile(process.execPath, join(bin, 'node'));
+    await chmod(join(bin, 'node'), 0o755);
+    const { driver, spec } = await setup({ sandbox: 'bwrap', hostBinaries: { node: join(bin, 'node') } });
+    const started = await driver.start(spec());
+    const ready = await driver.waitReady(started.id);
+    assert.equal(ready.sandboxed, true);
+    assert.match(await get(ready.address.port), /hi/);
+    await driver.stop(started.id);
+  });
 
   test('stop() kills a process that ignores SIGTERM after the grace period', async () => {
     const { driver, spec, mem } = await setup();

@@ -109,8 +109,12 @@ export async function planLaunch(input: LaunchInput): Promise<LaunchPlan> {
   }
   // The new root is bubblewrap's tmpfs: the image's top-level entries are bound into it, so mount points for
   // host directories never have to be created inside the (read-only, digest-checked) image root.
+  // /tmp, /proc and /dev first, so a host path bound later (an interpreter in a checkout under /tmp)
+  // lands on top of the tmpfs instead of being hidden by it; the image's own entries there are replaced.
+  args.push('--tmpfs', '/tmp', '--proc', '/proc', '--dev', '/dev');
   const top = new Set<string>();
   for (const name of (await readdir(input.root)).sort()) {
+    if (name === 'tmp' || name === 'proc' || name === 'dev') continue;
     top.add(name);
     const path = join(input.root, name);
     const st = await lstat(path);
@@ -137,7 +141,7 @@ export async function planLaunch(input: LaunchInput): Promise<LaunchPlan> {
   } else {
     argv0 = program.image;
   }
-  args.push('--tmpfs', '/tmp', '--proc', '/proc', '--dev', '/dev', '--remount-ro', '/');
+  args.push('--remount-ro', '/');
   args.push('--new-session', '--clearenv');
   for (const [k, v] of Object.entries(input.env)) args.push('--setenv', k, v);
   args.push('--chdir', input.workingDir, '--', argv0, ...input.argv.slice(1));
