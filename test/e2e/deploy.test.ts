@@ -227,8 +227,26 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(((await (await fetch(s.url as string)).json()) as { message: string }).message, 'v3');
     });
 
+    test('rollback to a release no longer running is a new rollout, and holds the stage', async () => {
+      const before = await status();
+      const rolled = json<{ mode: string; release: string; held: boolean }>(
+        await cli(['rollback', 'staging', 'hello', '--reason', 'v3 misbehaves', '--json']),
+        'rollback',
+      );
+      assert.equal(rolled.mode, 'rollout');
+      assert.equal(rolled.release, before.previousRelease);
+      assert.equal(rolled.held, true);
+      const s = await until(
+        'rolled back',
+        (v) => v.rollout?.status === 'completed' && v.currentRelease === rolled.release,
+      );
+      assert.equal(((await (await fetch(s.url as string)).json()) as { message: string }).message, 'v1');
+      await until('v3 collected', (v) => v.instances.every((i) => i.release === rolled.release));
+    });
+
     test('blue-green switches at once, and rollback is instant while the old release is warm', async () => {
       const v3 = (await status()).currentRelease;
+      const greeting = ((await (await fetch((await status()).url as string)).json()) as { message: string }).message;
       await apply(
         environment({
           digest,
@@ -243,7 +261,7 @@ for (const makeDatabase of await testDatabases()) {
       const rolled = json<{ mode: string }>(await cli(['rollback', 'staging', 'hello', '--json']), 'rollback');
       assert.equal(rolled.mode, 'instant');
       const res = await fetch(s.url as string);
-      assert.equal(((await res.json()) as { message: string }).message, 'v3', 'served by the warm release at once');
+      assert.equal(((await res.json()) as { message: string }).message, greeting, 'served by the warm release at once');
       assert.equal((await status()).currentRelease, v3);
     });
 
