@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, Digest } from '../core/index.ts';
 import type { ReleaseService } from '../release/index.ts';
-import type { InstanceStatus, Router, RuntimeDriver } from '../runtime/index.ts';
-import type { Executor, StoreDatabase } from '../store/index.ts';
+import type { Router, RuntimeDriver } from '../runtime/index.ts';
+import type { StoreDatabase } from '../store/index.ts';
 import { type AnalysisRunResult, evaluateAnalysis } from './analysis.ts';
 import { deployRecords, type EnvironmentVersion, type RolloutRecord, type RolloutStatus } from './deploy-records.ts';
 import type { DeployActions, StoredRollout } from './deploy-service.ts';
+import { checkDrift } from './drift-check.ts';
 import type { AnalysisSpec, ServiceSpec } from './environment-spec.ts';
 import { createLease } from './lease.ts';
+import { canonical, createServiceRouters } from './service-routers.ts';
+import { createStepRecorder, RECONCILER_ACTOR } from './step-recorder.ts';
 import { type Action, type Command, type ReleaseCounts, step } from './strategy.ts';
 
 export interface ReconcilerDeps {
@@ -37,7 +40,6 @@ export type SecretResolver = (
 ) => Promise<Record<string, string>>;
 
 const LIVE = new Set(['starting', 'ready']);
-const ACTOR = 'fixity:reconciler';
 
 interface PendingAnalysis {
   spec: AnalysisSpec;
@@ -67,11 +69,10 @@ export function createReconciler(deps: ReconcilerDeps) {
     holder: deps.holder ?? `fixity-${process.pid}-${randomBytes(4).toString('hex')}`,
     ttlMs: deps.leaseTtlMs ?? 10_000,
   });
-  const routers = new Map<string, Router>();
+  const routers = createServiceRouters({ db, driver, clock, openRouter: deps.openRouter });
+  const { record, recordInstance } = createStepRecorder({ database, release, clock });
   const analyses = new Map<string, PendingAnalysis>();
   const creating = new Set<string>();
-  /** Instances being stopped: out of the router, never counted as live again. */
-  const leaving = new Set<string>();
   let lastDrift = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | null = null;
@@ -79,32 +80,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   let stopped = false;
   let leader = false;
 
-  const key = (env: string, svc: string) => `${env}/${svc}`;
   const nowIso = () => clock.now().toISOString();
-
-  async function record(
-    trx: Executor,
-    rollout: RolloutRecord | null,
-    action: string,
-    result: 'applied' | 'failed' | 'skipped',
-    detail: string,
-    digests: readonly string[],
-    extra: object = {},
-  ) {
-    if (rollout !== null) {
-      await trx
-        .insertInto('deploy_steps')
-        .values({ rollout_id: rollout.id, at: nowIso(), action, result, detail })
-        .execute();
-    }
-    if (result !== 'skipped') {
-      await log.enqueue(
-        trx,
-        { event: `deploy.${action}`, actor: ACTOR, time: nowIso(), digests: [...digests], result, detail, ...extra },
-        digests,
-      );
-    }
-  }
 
   /** Secret values for an instance's start; only names ever reach logs, steps or the ledger. */
   async function secretsFor(
@@ -119,49 +95,9 @@ export function createReconciler(deps: ReconcilerDeps) {
     return deps.resolveSecrets(refs, context);
   }
 
-  /** Records one step about one instance, in its own transaction. */
-  const recordInstance = (
-    rollout: RolloutRecord | null,
-    action: string,
-    result: 'applied' | 'failed',
-    detail: string,
-    inst: { id: string; image: string; release: string; environment: string; service: string },
-  ) =>
-    db.transaction().execute((trx) =>
-      record(trx, rollout, action, result, detail, [inst.image, inst.release], {
-        environment: inst.environment,
-        service: inst.service,
-        instance: inst.id,
-      }),
-    );
-
-  async function routerFor(env: string, svc: string, preferredPort = 0): Promise<Router> {
-    const k = key(env, svc);
-    let router = routers.get(k);
-    if (router !== undefined) return router;
-    const known = await deployRecords.service(db, env, svc);
-    router = await deps.openRouter(env, svc, known?.routerPort ?? (preferredPort === 0 ? null : preferredPort));
-    routers.set(k, router);
-    const port = Number(new URL(router.url).port);
-    if (known?.routerPort !== port) {
-      await deployRecords.upsertService(
-        db,
-        {
-          environment: env,
-          service: svc,
-          currentRelease: known?.currentRelease ?? null,
-          previousRelease: known?.previousRelease ?? null,
-          rolloutId: known?.rolloutId ?? null,
-          routerPort: port,
-        },
-        nowIso(),
-      );
-    }
-    return router;
-  }
-
-  const instancesOf = (env: string, svc: string) =>
-    driver.list().filter((i) => i.environment === env && i.service === svc);
+  const { instancesOf, retire } = routers;
+  const syncRouter = routers.sync;
+  const routerFor = routers.routerFor;
 
   /** Instances per release of one service; instances being created count as starting. */
   function counts(env: string, svc: string): Record<string, ReleaseCounts> {
@@ -174,42 +110,12 @@ export function createReconciler(deps: ReconcilerDeps) {
       else c.starting++;
     };
     for (const i of instancesOf(env, svc))
-      if (LIVE.has(i.state) && !leaving.has(i.id)) add(i.release, i.state === 'ready');
+      if (LIVE.has(i.state) && !routers.isLeaving(i.id)) add(i.release, i.state === 'ready');
     for (const m of creating) {
       const [e, s, , rel] = m.split('\u0000') as [string, string, string, string];
       if (e === env && s === svc) add(rel, false);
     }
     return out;
-  }
-
-  /** Takes an instance out of the router, then stops it (or quarantines it, keeping it for forensics). */
-  async function retire(env: string, svc: string, inst: InstanceStatus, why: string, quarantine = false) {
-    leaving.add(inst.id);
-    await syncRouter(env, svc, null);
-    try {
-      if (quarantine) await driver.quarantine(inst.id, why);
-      else await driver.stop(inst.id, { graceMs: 10_000 });
-    } finally {
-      leaving.delete(inst.id);
-    }
-  }
-
-  const lastWeights = new Map<string, Record<string, number>>();
-
-  /** Points the router at the ready instances with the given (or last) weights. */
-  async function syncRouter(env: string, svc: string, weights: Record<string, number> | null) {
-    const k = key(env, svc);
-    if (weights !== null) lastWeights.set(k, weights);
-    const w = lastWeights.get(k) ?? {};
-    const router = await routerFor(env, svc);
-    const backends = instancesOf(env, svc)
-      .filter((i) => i.state === 'ready' && !leaving.has(i.id))
-      .map((i) => ({ instance: i.id, release: i.release, host: i.address.host, port: i.address.port }));
-    const current = router.table();
-    const same =
-      canonical(current.weights) === canonical(w) &&
-      current.backends.map((b) => b.instance).join() === backends.map((b) => b.instance).join();
-    if (!same) await router.update({ backends, weights: w });
   }
 
   /** Creates instances of `releaseDigest` up to `want`, and retires the surplus (not-ready ones first). */
@@ -221,7 +127,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     rollout: RolloutRecord | null,
   ): Promise<void> {
     const live = instancesOf(env.name, svc.name).filter(
-      (i) => i.release === releaseDigest && LIVE.has(i.state) && !leaving.has(i.id),
+      (i) => i.release === releaseDigest && LIVE.has(i.state) && !routers.isLeaving(i.id),
     );
     const pending = [...creating].filter(
       (c) => c.endsWith(`\u0000${releaseDigest}`) && c.startsWith(`${env.name}\u0000${svc.name}\u0000`),
@@ -294,7 +200,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   /** Replaces, never patches: an instance that failed its health checks or exited is stopped and recreated. */
   async function replaceFailed(env: EnvironmentVersion, svc: ServiceSpec, rollout: RolloutRecord | null) {
     for (const inst of instancesOf(env.name, svc.name)) {
-      if (inst.state !== 'unhealthy' || leaving.has(inst.id)) continue;
+      if (inst.state !== 'unhealthy' || routers.isLeaving(inst.id)) continue;
       await retire(env.name, svc.name, inst, inst.reason ?? 'unhealthy');
       await recordInstance(rollout, 'instance.replaced', 'applied', `${inst.id}: ${inst.reason ?? 'unhealthy'}`, inst);
     }
@@ -427,7 +333,11 @@ export function createReconciler(deps: ReconcilerDeps) {
     if (finish.status === 'rolledBack') {
       // Automation must not redo what analysis refused: hold automatic promotion into this stage.
       await release
-        .hold({ stage: env.spec.stage, actor: ACTOR, reason: `rollout ${rollout.id} rolled back: ${finish.reason}` })
+        .hold({
+          stage: env.spec.stage,
+          actor: RECONCILER_ACTOR,
+          reason: `rollout ${rollout.id} rolled back: ${finish.reason}`,
+        })
         .catch((err: Error) => logger?.warn({ err: err.message }, 'could not hold the stage after a rollback'));
     }
     logger?.info(
@@ -445,75 +355,9 @@ export function createReconciler(deps: ReconcilerDeps) {
   /** Retires instances of releases nobody wants any more (after a rollout finished or was rolled back). */
   async function collect(env: EnvironmentVersion, svc: ServiceSpec, wanted: ReadonlySet<string>) {
     for (const inst of instancesOf(env.name, svc.name)) {
-      if (!LIVE.has(inst.state) || leaving.has(inst.id) || wanted.has(inst.release)) continue;
+      if (!LIVE.has(inst.state) || routers.isLeaving(inst.id) || wanted.has(inst.release)) continue;
       await retire(env.name, svc.name, inst, 'release no longer wanted');
       await recordInstance(null, 'instance.collected', 'applied', inst.id, inst);
-    }
-  }
-
-  async function checkDrift(envs: readonly EnvironmentVersion[]) {
-    const known = new Set(envs.map((e) => e.name));
-    for (const inst of driver.list()) {
-      if (!known.has(inst.environment) || inst.state !== 'ready' || leaving.has(inst.id)) continue;
-      const report = await driver.verify(inst.id).catch(() => null);
-      if (report === null || report.findings.length === 0) continue;
-      const why = report.findings
-        .slice(0, 3)
-        .map((f) => `${f.kind} ${f.subject}`)
-        .join(', ');
-      await retire(inst.environment, inst.service, inst, `drift: ${why}`, true);
-      await db.transaction().execute(async (trx) => {
-        const logId = await log.enqueue(
-          trx,
-          {
-            event: 'deploy.drift',
-            actor: ACTOR,
-            time: nowIso(),
-            digests: [inst.image, inst.release],
-            environment: inst.environment,
-            service: inst.service,
-            instance: inst.id,
-            findings: report.findings,
-            action: 'quarantined and replaced',
-          },
-          [inst.image, inst.release],
-        );
-        await trx
-          .insertInto('deploy_drift')
-          .values({
-            id: `${inst.id}@${report.checkedAt}`,
-            environment: inst.environment,
-            service: inst.service,
-            instance: inst.id,
-            release: inst.release,
-            findings: JSON.stringify(report.findings),
-            action: 'quarantined and replaced',
-            at: nowIso(),
-            log_id: logId,
-          })
-          .execute();
-      });
-      logger?.warn({ instance: inst.id, findings: report.findings.length }, 'drift: instance quarantined');
-    }
-    for (const stray of await driver.strays().catch(() => [])) {
-      try {
-        process.kill(stray.pid, 'SIGKILL');
-      } catch {}
-      await db.transaction().execute((trx) =>
-        log.enqueue(
-          trx,
-          {
-            event: 'deploy.drift',
-            actor: ACTOR,
-            time: nowIso(),
-            digests: [],
-            stray: stray,
-            action: 'unknown process killed',
-          },
-          [],
-        ),
-      );
-      logger?.warn({ stray }, 'drift: unknown process in the runtime killed');
     }
   }
 
@@ -554,7 +398,9 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
     if (clock.now().getTime() - lastDrift >= driftInterval) {
       lastDrift = clock.now().getTime();
-      await checkDrift(envs).catch((err) => logger?.error({ err }, 'drift check failed'));
+      await checkDrift(envs, { database, release, driver, routers, clock, logger }).catch((err) =>
+        logger?.error({ err }, 'drift check failed'),
+      );
       await driver.gc().catch((err) => logger?.error({ err }, 'runtime gc failed'));
     }
     await database.durable();
@@ -594,7 +440,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     get leader() {
       return leader;
     },
-    router: (env: string, svc: string) => routers.get(key(env, svc)),
+    router: (env: string, svc: string) => routers.get(env, svc),
     /** Instant rollback while the previous release is warm: flips the router to it at once. */
     async flip(env: string, svc: string, to: Digest) {
       await syncRouter(env, svc, { [to]: 100 });
@@ -603,8 +449,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       stopped = true;
       if (timer !== undefined) clearInterval(timer);
       await running;
-      for (const r of routers.values()) await r.close();
-      routers.clear();
+      await routers.closeAll();
       if (leader) await lease.release().catch(() => undefined);
       if (options.stopInstances ?? true) await driver.close();
     },
@@ -612,14 +457,6 @@ export function createReconciler(deps: ReconcilerDeps) {
 }
 
 export type Reconciler = ReturnType<typeof createReconciler>;
-
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
-}
 
 function describe(map: Record<string, number>): string {
   return Object.entries(map)
