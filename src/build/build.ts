@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { realpath, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type Clock, canonicalBytes, type Digest, digestOf } from '../core/index.ts';
 import {
@@ -14,13 +16,20 @@ import {
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
 import { BuildError } from './build-error.ts';
 import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
+import { createEvidenceCache, type EvidenceBlob } from './evidence-cache.ts';
 import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
 import { createLayerCache } from './layer-cache.ts';
 import { writeLayer } from './layer-tar.ts';
 import { findPackages } from './lockfiles.ts';
 import { runPrepare } from './prepare.ts';
-import { createProvenanceStatement, createSBOMStatement, toDSSEEnvelope } from './provenance.ts';
-import { createSPDXDocument } from './sbom.ts';
+import {
+  createProvenanceStatement,
+  createSBOMStatement,
+  PROVENANCE_PREDICATE_TYPE,
+  toDSSEEnvelope,
+} from './provenance.ts';
+import { createSPDXDocument, SBOM_PREDICATE_TYPE, type SBOMInput } from './sbom.ts';
+import { createSBOMEvidence } from './sbom-evidence.ts';
 import { openScanMemo } from './scan-memo.ts';
 import { createSecretScanner, formatFindings } from './secret-scan.ts';
 import { readSourceInfo, type SourceInfo } from './source-info.ts';
@@ -122,6 +131,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           ...(signal ? { signal } : {}),
           onOutput: (line) => onEvent?.({ kind: 'prepare', line }),
         });
+  // The directory of a --no-cache build's SBOM envelope, removed when the build is over.
+  let scratch: string | null = null;
   try {
     // A layer reads from the prepared copy only when its `from` is (inside) a declared output.
     const layerRoot = (from: string) =>
@@ -183,14 +194,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
 
     const cache = createLayerCache(join(cacheDir, 'layers'));
+    const layerKeys = collected.map((entries) =>
+      cache.key({
+        entries: entries as unknown as Array<Record<string, unknown>>,
+        mtime: info.sourceDateEpoch,
+        compression,
+        toolVersion,
+      }),
+    );
     const layers = await Promise.all(
       collected.map(async (entries, index) => {
-        const key = cache.key({
-          entries: entries as unknown as Array<Record<string, unknown>>,
-          mtime: info.sourceDateEpoch,
-          compression,
-          toolVersion,
-        });
+        const key = layerKeys[index]!;
         const hit = options.noCache ? null : await cache.get(key);
         if (hit !== null) {
           onEvent?.({
@@ -249,14 +263,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       JSON.stringify(collected.flat().map((e) => [e.path, e.type, e.mode, e.digest, e.linkname])),
     );
 
-    const packages = await findPackages(files.map((f) => ({ path: f.path, source: f.source! })));
-    const spdx = createSPDXDocument({
+    const sbomInput = async (): Promise<SBOMInput> => ({
       name: spec.name,
       version: spec.version,
       imageDigest: digest,
       created: new Date(info.sourceDateEpoch * 1000).toISOString(),
       files: imageFiles(collected).map((f) => ({ path: f.path, digest: f.digest!, sha1: f.sha1!, size: f.size })),
-      packages,
+      packages: await findPackages(files.map((f) => ({ path: f.path, source: f.source! }))),
       toolVersion,
     });
     const subject = { name: spec.name, digest };
@@ -284,22 +297,51 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       startedOn: startedOn.toISOString(),
       finishedOn: clock.now().toISOString(),
     });
-    const sbomStatement = createSBOMStatement(subject, spdx);
     const subjectDescriptor = { digest, size: manifest.byteLength };
-    const evidence = await Promise.all(
-      [
-        { statement: provenance, predicateType: 'https://slsa.dev/provenance/v1' },
-        { statement: sbomStatement, predicateType: 'https://spdx.dev/Document' },
-      ].map(async (e) =>
+    const provenanceStatement = { statement: provenance, predicateType: PROVENANCE_PREDICATE_TYPE };
+    let sbomStatement: () => object;
+    let evidence: Array<ReturnType<typeof referrerArtifact>>;
+    if (options.attest === undefined) {
+      // Unsigned, the SBOM envelope is streamed to a file, or reused when every input of it is unchanged: the
+      // layer keys name every packaged path and content, and the image digest everything else in the image.
+      const store = createEvidenceCache(join(cacheDir, 'evidence'));
+      // Layer keys leave out the SHA-1s (the layer's bytes follow from the SHA-256s); the SBOM lists them.
+      const sha1s = createHash('sha256');
+      for (const entries of collected) for (const e of entries) if (e.sha1 !== null) sha1s.update(e.sha1);
+      const key = [spec.name, spec.version, digest, info.sourceDateEpoch, toolVersion, layerKeys, sha1s.digest('hex')];
+      // --no-cache writes nothing under the cache directory: its envelope goes to a temporary directory.
+      if (!useCache) scratch = await mkdtemp(join(tmpdir(), 'fixity-sbom-'));
+      const sbom = await createSBOMEvidence({
+        subject,
+        input: sbomInput,
+        target:
+          scratch === null
+            ? { kind: 'cache', store, key: await store.key(key) }
+            : { kind: 'file', path: join(scratch, 'envelope') },
+      });
+      sbomStatement = sbom.statement;
+      evidence = [
         referrerArtifact(
-          options.attest === undefined
-            ? unsignedEvidence(e.statement, e.predicateType)
-            : await options.attest({ ...e, subject: subjectDescriptor }),
+          unsignedEvidence(provenance, PROVENANCE_PREDICATE_TYPE),
           subjectDescriptor,
           info.sourceDateEpoch,
         ),
-      ),
-    );
+        referrerArtifact(fileEvidence(sbom.blob, SBOM_PREDICATE_TYPE), subjectDescriptor, info.sourceDateEpoch),
+      ];
+    } else {
+      const attest = options.attest;
+      const statement = createSBOMStatement(subject, createSPDXDocument(await sbomInput()));
+      sbomStatement = () => statement;
+      evidence = await Promise.all(
+        [provenanceStatement, { statement, predicateType: SBOM_PREDICATE_TYPE }].map(async (e) =>
+          referrerArtifact(
+            blobEvidence(await attest({ ...e, subject: subjectDescriptor })),
+            subjectDescriptor,
+            info.sourceDateEpoch,
+          ),
+        ),
+      );
+    }
 
     const blobs: LayoutBlob[] = [
       {
@@ -377,9 +419,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       epochFrom: info.epochFrom,
       sourceTreeDigest,
       provenance: { digest: evidence[0]!.digest, statement: provenance },
-      sbom: { digest: evidence[1]!.digest, statement: sbomStatement },
+      sbom: {
+        digest: evidence[1]!.digest,
+        get statement() {
+          return sbomStatement();
+        },
+      },
     };
   } finally {
+    if (scratch !== null) await rm(scratch, { recursive: true, force: true });
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }
 }
@@ -404,18 +452,55 @@ const emptyBlob: LayoutBlob = {
     })(),
 };
 
-// An attestation as an OCI artifact manifest whose subject is the image: one DSSE envelope layer.
-function unsignedEvidence(statement: object, predicateType: string): SignedEvidence {
-  return {
+/** A referrer's single layer: the blob, its media type, and how the referrer is labelled. */
+interface Evidence {
+  layer: LayoutBlob;
+  mediaType: string;
+  artifactType: string;
+  annotations: Record<string, string>;
+}
+
+// An unsigned attestation: a DSSE envelope of the statement's canonical JSON.
+function unsignedEvidence(statement: object, predicateType: string): Evidence {
+  return blobEvidence({
     bytes: canonicalBytes(toDSSEEnvelope(statement)),
+    mediaType: DSSE_MEDIA_TYPE,
+    artifactType: ATTESTATION_ARTIFACT,
+    annotations: { 'in-toto.io/predicate-type': predicateType },
+  });
+}
+
+// An unsigned attestation whose DSSE envelope was written to a file.
+function fileEvidence(blob: EvidenceBlob, predicateType: string): Evidence {
+  return {
+    layer: {
+      digest: blob.digest,
+      size: blob.size,
+      open: () => createReadStream(blob.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>,
+    },
     mediaType: DSSE_MEDIA_TYPE,
     artifactType: ATTESTATION_ARTIFACT,
     annotations: { 'in-toto.io/predicate-type': predicateType },
   };
 }
 
-function referrerArtifact(evidence: SignedEvidence, subject: { digest: Digest; size: number }, epoch: number) {
-  const { bytes } = evidence;
+function blobEvidence({ bytes, ...labels }: SignedEvidence): Evidence {
+  return {
+    ...labels,
+    layer: {
+      digest: digestOf(bytes),
+      size: bytes.byteLength,
+      open: () =>
+        (async function* () {
+          yield bytes;
+        })(),
+    },
+  };
+}
+
+// An attestation as an OCI artifact manifest whose subject is the image: one layer, the envelope or bundle.
+function referrerArtifact(evidence: Evidence, subject: { digest: Digest; size: number }, epoch: number) {
+  const { layer } = evidence;
   const annotations = {
     ...evidence.annotations,
     'org.opencontainers.image.created': new Date(epoch * 1000).toISOString().replace('.000Z', 'Z'),
@@ -425,22 +510,9 @@ function referrerArtifact(evidence: SignedEvidence, subject: { digest: Digest; s
     mediaType: MEDIA_TYPES.imageManifest,
     artifactType: evidence.artifactType,
     config: { mediaType: EMPTY_DESCRIPTOR.mediaType, digest: EMPTY_DESCRIPTOR.digest, size: 2 },
-    layers: [{ mediaType: evidence.mediaType, digest: digestOf(bytes), size: bytes.byteLength }],
+    layers: [{ mediaType: evidence.mediaType, digest: layer.digest, size: layer.size }],
     subject: { mediaType: MEDIA_TYPES.imageManifest, ...subject },
     annotations,
   });
-  return {
-    digest: digestOf(manifest),
-    manifest,
-    annotations,
-    artifactType: evidence.artifactType,
-    layer: {
-      digest: digestOf(bytes),
-      size: bytes.byteLength,
-      open: () =>
-        (async function* () {
-          yield bytes;
-        })(),
-    } as LayoutBlob,
-  };
+  return { digest: digestOf(manifest), manifest, annotations, artifactType: evidence.artifactType, layer };
 }

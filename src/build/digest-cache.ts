@@ -46,27 +46,28 @@ export interface FileDigestCache extends DigestCache {
 export const RACY_MS = 2000;
 const VERSION = 2;
 
-interface Stored {
-  stamp: string;
-  digests: FileDigests;
-}
+// One remembered file as stored: path (relative to the root when under it), stamp, SHA-256 hex, SHA-1 hex.
+// Rows stay as JSON.parse made them: 90k small objects per build would cost more than the lookups save.
+type Row = [path: string, stamp: string, hex: string, sha1: string];
 
 /** Opens the digest cache of the layer source directory `root` under `dir` (empty when there is none yet). */
 export async function openDigestCache(dir: string, root: string, options: { clock: Clock }): Promise<FileDigestCache> {
   const file = join(dir, `${digestOf(root).slice('sha256:'.length)}.json`);
   const openedAt = options.clock.now().getTime();
   const prefix = root.endsWith('/') ? root : `${root}/`;
-  const { known, trustBeforeNs } = await load(file, root, prefix);
-  const used = new Map<string, Stored>();
+  const { known, trustBeforeNs } = await load(file, root);
+  const keyOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
+  const used = new Map<string, Row>();
   let hits = 0;
   let misses = 0;
   let changed = false;
   return {
     get(path, stamp) {
-      const entry = known.get(path);
+      const key = keyOf(path);
+      const row = known.get(key);
       if (
-        entry === undefined ||
-        entry.stamp !== stampOf(stamp) ||
+        row === undefined ||
+        row[1] !== stampOf(stamp) ||
         stamp.mtimeNs >= trustBeforeNs ||
         stamp.ctimeNs >= trustBeforeNs
       ) {
@@ -74,21 +75,33 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
         return null;
       }
       hits++;
-      used.set(path, entry);
-      return entry.digests;
+      used.set(key, row);
+      return { digest: `sha256:${row[2]}`, sha1: row[3] };
     },
     set(path, stamp, digests) {
-      used.set(path, { stamp: stampOf(stamp), digests });
+      const key = keyOf(path);
+      used.set(key, [key, stampOf(stamp), digests.digest.slice(7), digests.sha1]);
       changed = true;
     },
     async save() {
       if (!changed && used.size === known.size) return; // every entry was used as it was: the file stands
-      const entries: string[][] = [];
-      for (const [path, { stamp, digests }] of used) {
-        const relative = path.startsWith(prefix) ? path.slice(prefix.length) : path;
-        entries.push([relative, stamp, digests.digest.slice(7), digests.sha1]);
-      }
-      await writeFileAtomic(file, JSON.stringify({ version: VERSION, root, recordedAtMs: openedAt, entries }));
+      // What JSON.stringify({ version, root, recordedAtMs, entries }) gives, in 64 KiB pieces.
+      await writeFileAtomic(
+        file,
+        (function* () {
+          let text = `{"version":${VERSION},"root":${JSON.stringify(root)},"recordedAtMs":${openedAt},"entries":[`;
+          let first = true;
+          for (const row of used.values()) {
+            text += `${first ? '' : ','}${JSON.stringify(row)}`;
+            first = false;
+            if (text.length >= 1 << 16) {
+              yield text;
+              text = '';
+            }
+          }
+          yield `${text}]}`;
+        })(),
+      );
     },
     counts: () => ({ hits, misses }),
   };
@@ -98,12 +111,8 @@ function stampOf(s: FileStamp): string {
   return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
-async function load(
-  file: string,
-  root: string,
-  prefix: string,
-): Promise<{ known: Map<string, Stored>; trustBeforeNs: bigint }> {
-  const known = new Map<string, Stored>();
+async function load(file: string, root: string): Promise<{ known: Map<string, Row>; trustBeforeNs: bigint }> {
+  const known = new Map<string, Row>();
   const empty = { known, trustBeforeNs: 0n };
   let parsed: unknown;
   try {
@@ -117,9 +126,9 @@ async function load(
   }
   for (const entry of entries as unknown[]) {
     if (!Array.isArray(entry) || entry.length !== 4 || !entry.every((v) => typeof v === 'string')) return empty;
-    const [path, stamp, hex, sha1] = entry as [string, string, string, string];
-    if (!/^[0-9a-f]{64}$/.test(hex) || !/^[0-9a-f]{40}$/.test(sha1)) return empty;
-    known.set(path.startsWith('/') ? path : prefix + path, { stamp, digests: { digest: `sha256:${hex}`, sha1 } });
+    const row = entry as Row;
+    if (!/^[0-9a-f]{64}$/.test(row[2]) || !/^[0-9a-f]{40}$/.test(row[3])) return empty;
+    known.set(row[0], row);
   }
   return { known, trustBeforeNs: BigInt((recordedAtMs as number) - RACY_MS) * 1_000_000n };
 }

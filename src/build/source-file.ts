@@ -19,8 +19,11 @@ const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const CHUNK = 1 << 20;
 const WHOLE = 8 << 20;
 const YIELD_EVERY_MS = 10;
-// One scratch buffer: every use below is synchronous, so no two callers can hold it at once.
+// One scratch buffer: every use below is synchronous, so no two callers can hold it at once. Files above
+// CHUNK are read whole into `large`, which grows to the biggest such file (at most WHOLE + 1) and is reused:
+// a fresh buffer per file left tens of MB of dead external memory waiting for a full garbage collection.
 const scratch = Buffer.allocUnsafe(CHUNK);
+let large = Buffer.alloc(0);
 
 /** Opens `path` for reading; throws SOURCE_CHANGED unless it is (still) a regular file, and `expected`'s if given. */
 export function openSourceFile(path: string, expected?: FileStamp): { fd: number; stat: BigIntStats } {
@@ -73,7 +76,8 @@ export function hashSourceFile(
     let sha1: string;
     let content: Buffer | null = null;
     if (wanted <= WHOLE) {
-      const buffer = wanted <= scratch.length ? scratch : Buffer.allocUnsafe(wanted);
+      if (wanted > scratch.length && wanted > large.length) large = Buffer.allocUnsafe(wanted);
+      const buffer = wanted <= scratch.length ? scratch : large;
       for (let asked = wanted; asked > 0; ) {
         const n = readChunk(fd, path, buffer, size, asked);
         size += n;

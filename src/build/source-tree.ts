@@ -29,7 +29,7 @@ import { isAbsolute } from 'node:path';
 import { BuildError, toSourceError } from './build-error.ts';
 import type { DigestCache } from './digest-cache.ts';
 import { readSymlinkTarget } from './read-symlink-target.ts';
-import { createYielder, hashSourceFile } from './source-file.ts';
+import { createYielder, type FileStamp, hashSourceFile } from './source-file.ts';
 import { compileSourceGlob, type SourceGlob } from './source-glob.ts';
 
 export interface LayerSource {
@@ -75,11 +75,17 @@ export interface FileEntry {
   source: string | null;
 }
 
+// What the walk keeps of an entry's lstat: 90k BigIntStats would hold ~50 MB until the layer is collected.
 interface Found {
   rel: string;
   host: string;
-  stat: BigIntStats;
   kind: 'file' | 'directory' | 'symlink';
+  /** Whether any execute bit is set. */
+  executable: boolean;
+  /** Files: what identifies this version of the file. */
+  stamp: FileStamp | null;
+  /** Files with more than one link: `dev:ino`, what the other paths to the same content share. */
+  inode: string | null;
 }
 
 const MAX_ID = 0xfffffffe;
@@ -108,13 +114,13 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
     mode: 0o755,
     ...(i === to.length - 1 ? { uid, gid } : {}),
   }));
-  const stats = new Map<FileEntry, BigIntStats>();
+  const stats = new Map<FileEntry, Found>();
   for (const f of found) {
     const entry: FileEntry = { ...blank(imagePath(f.rel), f.kind), uid, gid, mode: normalMode(f, modes) };
     if (f.kind === 'symlink') entry.linkname = await readSymlinkTarget(root, f);
     if (f.kind === 'file') {
       entry.source = f.host;
-      stats.set(entry, f.stat);
+      stats.set(entry, f);
     }
     entries.push(entry);
   }
@@ -123,7 +129,7 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   const { contents, links } = findHardlinks(entries, stats);
   for (const entry of contents) {
     await pause();
-    const stamp = stats.get(entry)!;
+    const stamp = stats.get(entry)!.stamp!;
     const known = options.digests?.get(entry.source!, stamp) ?? null;
     if (known !== null) {
       entry.digest = known.digest;
@@ -160,15 +166,15 @@ function sortBytewise(entries: FileEntry[]): void {
 // Turns later paths of a shared inode into hardlinks: the bytewise-first path (with one mode) keeps the content.
 function findHardlinks(
   sorted: FileEntry[],
-  stats: Map<FileEntry, BigIntStats>,
+  stats: Map<FileEntry, Found>,
 ): { contents: FileEntry[]; links: Array<{ entry: FileEntry; target: FileEntry }> } {
   const firsts = new Map<string, FileEntry>();
   const contents: FileEntry[] = [];
   const links: Array<{ entry: FileEntry; target: FileEntry }> = [];
   for (const entry of sorted) {
     if (entry.type !== 'file') continue;
-    const st = stats.get(entry)!;
-    const key = st.nlink > 1n ? `${st.dev}:${st.ino}:${entry.mode}` : null;
+    const { inode } = stats.get(entry)!;
+    const key = inode === null ? null : `${inode}:${entry.mode}`;
     const first = key === null ? undefined : firsts.get(key);
     if (first === undefined) {
       if (key !== null) firsts.set(key, entry);
@@ -223,15 +229,25 @@ async function walk(
       if (isDirectory) {
         const descend = inc || rules.include.some((g) => g.couldMatchBelow(rel));
         if ((descend && (await visit(host, rel, inc))) || inc) {
-          out.push({ rel, host, stat, kind: 'directory' });
+          out.push({ rel, host, kind: 'directory', executable: true, stamp: null, inode: null });
           kept = true;
         }
         continue;
       }
       if (!inc) continue;
-      if (stat.isFile()) out.push({ rel, host, stat, kind: 'file' });
-      else if (stat.isSymbolicLink()) out.push({ rel, host, stat, kind: 'symlink' });
-      else {
+      if (stat.isFile()) {
+        const { dev, ino, size, mtimeNs, ctimeNs } = stat;
+        out.push({
+          rel,
+          host,
+          kind: 'file',
+          executable: (Number(stat.mode) & 0o111) !== 0,
+          stamp: { dev, ino, size, mtimeNs, ctimeNs },
+          inode: stat.nlink > 1n ? `${dev}:${ino}` : null,
+        });
+      } else if (stat.isSymbolicLink()) {
+        out.push({ rel, host, kind: 'symlink', executable: true, stamp: null, inode: null });
+      } else {
         throw new BuildError(
           'SOURCE_UNSUPPORTED',
           `Cannot package ${host}: it is a ${specialKind(stat)}; a layer holds only files, directories and symlinks (exclude it)`,
@@ -277,7 +293,7 @@ function parseTo(to: string): string[] {
 function normalMode(found: Found, modes: Array<{ glob: SourceGlob; mode: number }>): number {
   if (found.kind === 'symlink') return 0o777;
   const isDirectory = found.kind === 'directory';
-  let mode = isDirectory || (Number(found.stat.mode) & 0o111) !== 0 ? 0o755 : 0o644;
+  let mode = isDirectory || found.executable ? 0o755 : 0o644;
   for (const m of modes) if (m.glob.matches(found.rel, isDirectory)) mode = m.mode;
   return mode;
 }
