@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { machineBusyMs } from '../lib/proc.ts';
 
 const children = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -107,18 +108,9 @@ export function processesMatching(test: (cmdline: string) => boolean): Array<{ p
 
 /** Busy share of all cores (0..100 × cores) between two readings of /proc/stat, and the load average. */
 export function machineBusy(): () => { busyCores: number; load1: number } {
-  const read = (): { busy: number; at: number } => {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    return { busy: (user + nice + system + irq + softirq + steal) * 10, at: performance.now() };
-  };
-  const start = read();
+  const start = { busy: machineBusyMs(), at: performance.now() };
   return () => {
-    const end = read();
+    const end = { busy: machineBusyMs(), at: performance.now() };
     const load1 = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
     return { busyCores: (end.busy - start.busy) / (end.at - start.at), load1 };
   };

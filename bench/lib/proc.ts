@@ -19,7 +19,7 @@ export interface PhaseUsage {
 }
 
 /** Busy (non-idle, non-iowait) CPU time of the whole machine in ms, from the first line of /proc/stat. */
-function machineBusyMs(): number {
+export function machineBusyMs(): number {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
     // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest is counted in user)
