@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Digest } from '../core/index.ts';
 import type { RegistryOptions, RequestContext } from './context.ts';
 import { sendEmpty } from './http.ts';
@@ -37,16 +38,25 @@ export async function handleBlob(
     });
   }
   if (method === 'HEAD') return sendEmpty(reply, 200, { ...headers, 'Content-Length': size });
-  if (range === null) {
-    reply.code(200).headers({ ...headers, 'Content-Length': size });
-    return reply.send(deps.blobs.read(digest));
+  const status = range === null ? 200 : 206;
+  const bytes = range ?? { start: 0, end: size - 1 };
+  const rangeHeaders = range === null ? {} : { 'Content-Range': `bytes ${range.start}-${range.end}/${size}` };
+  // Written straight to the socket through reused buffers (see sendFile); onResponse hooks still run.
+  const ready = () => {
+    reply.hijack();
+    reply.headers({ ...headers, ...rangeHeaders, 'Content-Length': bytes.end - bytes.start + 1 });
+    reply.raw.writeHead(status, reply.getHeaders() as OutgoingHttpHeaders);
+  };
+  try {
+    if (!(await deps.blobs.send(digest, reply.raw, bytes, ready))) throw unknownBlob(name, digest);
+  } catch (err) {
+    if (!reply.sent) throw err;
+    // Headers are out: all that is left is to cut the connection so the client sees a short body.
+    reply.raw.destroy(err as Error);
+    return reply;
   }
-  reply.code(206).headers({
-    ...headers,
-    'Content-Length': range.end - range.start + 1,
-    'Content-Range': `bytes ${range.start}-${range.end}/${size}`,
-  });
-  return reply.send(deps.blobs.read(digest, range));
+  reply.raw.end();
+  return reply;
 }
 
 function unknownBlob(name: string, digest: Digest): RegistryError {

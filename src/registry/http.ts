@@ -38,6 +38,50 @@ function tooLarge(limit: number): RegistryError {
   );
 }
 
+/** Largest body read into memory and written in one go instead of streamed (small layers, configs). */
+export const SMALL_BODY = 1024 * 1024;
+
+/** The declared Content-Length when it is at most SMALL_BODY and non-zero, else null (stream the body). */
+export function smallBodyLength(req: FastifyRequest): number | null {
+  const length = req.headers['content-length'];
+  if (length === undefined || req.headers['transfer-encoding'] !== undefined) return null;
+  const n = Number(length);
+  return Number.isSafeInteger(n) && n > 0 && n <= SMALL_BODY ? n : null;
+}
+
+/** Reads a body of a declared length fully; Node's parser guarantees no more than `length` bytes arrive. */
+export function readDeclaredBody(req: FastifyRequest, length: number): Promise<Buffer> {
+  const raw = req.raw;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+    };
+    const onEnd = () => {
+      cleanup();
+      if (size === length) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      else reject(new Error(`Cannot read request body: got ${size} of ${length} bytes`));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => onError(new Error(`Cannot read request body: the connection closed after ${size} bytes`));
+    const cleanup = () => {
+      raw.off('data', onData);
+      raw.off('end', onEnd);
+      raw.off('error', onError);
+      raw.off('close', onClose);
+    };
+    raw.on('data', onData);
+    raw.once('end', onEnd);
+    raw.once('error', onError);
+    raw.once('close', onClose);
+  });
+}
+
 /** True when the request carries a body (a declared non-zero length, or chunked transfer). */
 export function hasBody(req: FastifyRequest): boolean {
   const length = req.headers['content-length'];

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../core/index.ts';
 import { StoreError } from '../store/index.ts';
 import type { RegistryOptions, RequestContext } from './context.ts';
-import { hasBody, sendEmpty, uploadRange } from './http.ts';
+import { hasBody, readDeclaredBody, sendEmpty, smallBodyLength, uploadRange } from './http.ts';
 import { toDigest } from './names.ts';
 import { RegistryError } from './registry-error.ts';
 
@@ -30,6 +30,13 @@ export async function handleUploadStart(ctx: RequestContext, deps: RegistryOptio
   }
   const digestParam = query.get('digest');
   const digest = digestParam === null ? null : toDigest(digestParam);
+  const small = digest === null ? null : smallBodyLength(req);
+  if (digest !== null && small !== null) {
+    // A small single-request upload needs no session: hash in memory, write the blob once.
+    const bytes = await readDeclaredBody(req, small);
+    await deps.blobs.put(digest, bytes, (size) => deps.metadata.linkBlob(name, digest, size));
+    return sendEmpty(reply, 201, { Location: blobUrl(name, digest), 'Docker-Content-Digest': digest });
+  }
   const id = await deps.blobs.uploads.create();
   if (digest !== null) {
     try {
@@ -56,6 +63,14 @@ export async function handleUpload(
 ): Promise<unknown> {
   const { req, reply, query, method } = ctx;
   await deps.authorize(req, name, method === 'GET' ? ['pull'] : ['push']);
+  const small = method === 'PUT' && req.headers['content-range'] === undefined ? smallBodyLength(req) : null;
+  if (small !== null) {
+    // The common monolithic push (POST, then PUT with the whole small blob): one write, no re-read.
+    const digest = toDigest(query.get('digest') ?? undefined);
+    const bytes = await readDeclaredBody(req, small);
+    await deps.blobs.uploads.finishWith(id, digest, bytes, (n) => deps.metadata.linkBlob(name, digest, n));
+    return sendEmpty(reply, 201, { Location: blobUrl(name, digest), 'Docker-Content-Digest': digest });
+  }
   const size = await deps.blobs.uploads.size(id);
   if (size === null) throw unknownUpload(id);
   switch (method) {

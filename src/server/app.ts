@@ -88,8 +88,15 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const onRegistryChange = deps.onRegistryChange;
   if (onRegistryChange !== undefined) {
+    // Only manifest writes and deletes append events; blob uploads (most registry writes) change nothing
+    // the ledger feeder or auto-promotion could act on, so they do not wake them.
     app.addHook('onResponse', async (req, reply) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD' && reply.statusCode < 300 && req.url.startsWith('/v2/'))
+      if (
+        reply.statusCode < 300 &&
+        (req.method === 'PUT' || req.method === 'DELETE') &&
+        req.url.startsWith('/v2/') &&
+        (req.method === 'DELETE' || req.url.includes('/manifests/'))
+      )
         onRegistryChange();
     });
   }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { type Digest, DigestError, digestOf } from '../core/index.ts';
 import { type BlobStore, createFsBlobStore } from './fs-blob-store.ts';
@@ -313,6 +314,108 @@ describe('createFsBlobStore()', () => {
 
   test('stat() returns null for a blob that is not stored', async () => {
     assert.equal(await store.stat(digestOf('absent')), null);
+  });
+
+  test('uploads.finishWith() writes an empty session once as the blob and ends the session', async () => {
+    const id = await store.uploads.create();
+    const digest = digestOf('small monolithic body');
+    const size = await store.uploads.finishWith(id, digest, Buffer.from('small monolithic body'), async (n) => n);
+    assert.equal(size, 21);
+    assert.equal(await readAll(store.read(digest)), 'small monolithic body');
+    assert.equal(await store.uploads.size(id), null);
+    assert.deepEqual(await uploadFiles(), []);
+  });
+
+  test('uploads.finishWith() appends to a session that already holds bytes', async () => {
+    const id = await store.uploads.create();
+    await store.uploads.append(id, 0, chunks('first chunk, '));
+    const digest = digestOf('first chunk, last chunk');
+    await store.uploads.finishWith(id, digest, Buffer.from('last chunk'), async () => undefined);
+    assert.equal(await readAll(store.read(digest)), 'first chunk, last chunk');
+    assert.deepEqual(await uploadFiles(), []);
+  });
+
+  test('uploads.finishWith() with the wrong digest fails with DIGEST_MISMATCH and drops the session', async () => {
+    const id = await store.uploads.create();
+    let committed = false;
+    await assert.rejects(
+      store.uploads.finishWith(id, digestOf('claimed'), Buffer.from('actual'), async () => {
+        committed = true;
+      }),
+      (err: unknown) => err instanceof DigestError && err.code === 'DIGEST_MISMATCH',
+    );
+    assert.equal(committed, false);
+    assert.equal(await store.uploads.size(id), null);
+    assert.deepEqual(await blobFiles(), []);
+  });
+
+  test('uploads.finishWith() of an unknown session fails with BLOB_UPLOAD_UNKNOWN', async () => {
+    await assert.rejects(
+      store.uploads.finishWith('A'.repeat(24), digestOf('x'), Buffer.from('x'), async () => undefined),
+      storeError('BLOB_UPLOAD_UNKNOWN'),
+    );
+  });
+
+  test('uploads.finishWith() keeps the session empty when commit fails', async () => {
+    const id = await store.uploads.create();
+    const digest = digestOf('retry me');
+    await assert.rejects(
+      store.uploads.finishWith(id, digest, Buffer.from('retry me'), async () => {
+        throw new Error('database down');
+      }),
+      /database down/,
+    );
+    // The bytes reached the blob directory, but the session is gone: the client starts a new upload.
+    assert.equal((await store.stat(digest))?.size, 8);
+    assert.deepEqual(await uploadFiles(), []);
+  });
+
+  test('put() stores a blob held in memory and leaves no upload file', async () => {
+    const digest = digestOf('single request');
+    assert.equal(await store.put(digest, Buffer.from('single request'), async (n) => n), 14);
+    assert.equal(await readAll(store.read(digest)), 'single request');
+    assert.equal(await store.put(digest, Buffer.from('single request'), async (n) => n), 14, 'again is fine');
+    assert.deepEqual(await blobFiles(), [digest.slice('sha256:'.length)]);
+    assert.deepEqual(await uploadFiles(), []);
+  });
+
+  test('put() with the wrong digest fails with DIGEST_MISMATCH and writes nothing', async () => {
+    await assert.rejects(
+      store.put(digestOf('claimed'), Buffer.from('actual'), async () => undefined),
+      (err: unknown) => err instanceof DigestError && err.code === 'DIGEST_MISMATCH',
+    );
+    assert.deepEqual(await blobFiles(), []);
+    assert.deepEqual(await uploadFiles(), []);
+  });
+
+  test('send() writes an inclusive byte range and reports a blob that is not stored', async () => {
+    const content = randomBytes(3 * 1024 * 1024 + 17);
+    const digest = digestOf(content);
+    await store.put(digest, content, async () => undefined);
+    // Like a socket, the sink is done with each chunk when its write callback runs.
+    const received: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        received.push(Buffer.from(chunk));
+        callback();
+      },
+    });
+    let ready = 0;
+    const range = { start: 5, end: content.byteLength - 3 };
+    assert.equal(await store.send(digest, sink, range, () => ready++), true);
+    assert.ok(Buffer.concat(received).equals(content.subarray(5, content.byteLength - 2)));
+    assert.equal(ready, 1);
+    assert.equal(await store.send(digestOf('absent'), new PassThrough(), { start: 0, end: 0 }, () => ready++), false);
+    assert.equal(ready, 1, 'ready is not called for an absent blob');
+  });
+
+  test('send() fails when the connection closes mid-blob', async () => {
+    const content = randomBytes(4 * 1024 * 1024);
+    const digest = digestOf(content);
+    await store.put(digest, content, async () => undefined);
+    const sink = new PassThrough({ highWaterMark: 1 });
+    sink.once('data', () => sink.destroy());
+    await assert.rejects(store.send(digest, sink, { start: 0, end: content.byteLength - 1 }, () => undefined));
   });
 
   test('a mix of uploads leaves only finished blobs in the blobs directory', async () => {

@@ -1,9 +1,11 @@
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import type { Hash } from 'node:crypto';
+import { closeSync, createReadStream, fstatSync, openSync, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Digest, type DigestAlgorithm, DigestError, isDigest, newId, parseDigest } from '../core/index.ts';
+import { fillDurably, hashFile, matches, mismatch, once, READ_BUFFER, sendFile, syncDir, writeAll } from './blob-io.ts';
 import { createCoalescedSync } from './group-commit.ts';
 import { createKeyedMutex } from './keyed-mutex.ts';
 import { StoreError } from './store-error.ts';
@@ -12,9 +14,17 @@ import { StoreError } from './store-error.ts';
 export interface BlobStore {
   stat(digest: Digest): Promise<{ size: number; mtime: Date } | null>;
   read(digest: Digest, range?: { start: number; end: number }): ReadStream;
+  /**
+   * Writes bytes `start`..`end` (inclusive) of the blob to `sink`, calling `ready` once the file is open and
+   * before the first byte; resolves false, without calling `ready`, when the blob is not stored. Buffers are
+   * reused: the sink must be done with a chunk once its write callback runs, as a socket is.
+   */
+  send(digest: Digest, sink: Writable, range: { start: number; end: number }, ready: () => void): Promise<boolean>;
   /** Removes the blob's file under the blob's lock, after `decide` (e.g. a database delete) agrees. */
   remove(digest: Digest, decide: () => Promise<boolean>): Promise<boolean>;
   list(): AsyncIterable<{ digest: Digest; size: number; mtime: Date }>;
+  /** Stores a whole blob held in memory (a single-request upload), then runs `commit` as finish() does. */
+  put<T>(digest: Digest, bytes: Uint8Array, commit: (size: number) => Promise<T>): Promise<T>;
   uploads: UploadStore;
 }
 
@@ -31,6 +41,8 @@ export interface UploadStore {
    * interleave. A digest mismatch removes the session.
    */
   finish<T>(id: string, digest: Digest, commit: (size: number) => Promise<T>): Promise<T>;
+  /** Appends `bytes` (the last chunk, held in memory) and finishes; an empty session is written only once. */
+  finishWith<T>(id: string, digest: Digest, bytes: Uint8Array, commit: (size: number) => Promise<T>): Promise<T>;
   cancel(id: string): Promise<boolean>;
   list(): AsyncIterable<{ id: string; size: number; mtime: Date }>;
 }
@@ -42,7 +54,6 @@ export interface AppendOptions {
 }
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
-const READ_BUFFER = 1024 * 1024;
 const WRITE_BATCH = 1024 * 1024;
 // Large uploads start flushing to disk while they stream, so the fsync before acknowledging is short.
 const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
@@ -83,24 +94,15 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
   const uploads: UploadStore = {
     async create() {
       const id = newId(18);
-      const fh = await open(uploadPath(id), 'wx', 0o600);
-      await fh.close();
+      closeSync(openSync(uploadPath(id), 'wx', 0o600));
       return id;
     },
     // async, so a malformed id rejects like every other call instead of throwing synchronously
     size: async (id) => sizeOf(uploadPath(id)),
     append: (id, offset, source, options = {}) => withLock(`upload:${id}`, () => append(id, offset, source, options)),
     finish: (id, digest, commit) => withLock(`upload:${id}`, () => finish(id, digest, commit)),
-    async cancel(id) {
-      hashes.delete(id);
-      try {
-        await unlink(uploadPath(id));
-        return true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-        throw err;
-      }
-    },
+    finishWith: (id, digest, bytes, commit) => withLock(`upload:${id}`, () => finishWith(id, digest, bytes, commit)),
+    cancel: (id) => cancelUpload(id),
     async *list() {
       for (const id of await readdir(uploadsDir)) {
         if (!ID.test(id)) continue;
@@ -230,8 +232,94 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     });
   }
 
+  // A small body in memory is hashed there and written once (write, fdatasync, rename): no re-read, no
+  // separate append, and the directory fsync is shared with every blob renamed meanwhile. Open, fstat and
+  // close touch only cached metadata and run inline: a thread-pool hop costs more than those syscalls.
+  async function finishWith<T>(id: string, digest: Digest, bytes: Uint8Array, commit: (size: number) => Promise<T>) {
+    const path = uploadPath(id);
+    const ok = matches(digest, bytes);
+    let fd: number;
+    try {
+      fd = openSync(path, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new StoreError('BLOB_UPLOAD_UNKNOWN', `Cannot finish upload "${id}": it does not exist`);
+    }
+    let size: number;
+    try {
+      size = fstatSync(fd).size;
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    if (size > 0) {
+      closeSync(fd);
+      await append(id, size, once(bytes), {});
+      return finish(id, digest, commit);
+    }
+    if (!ok) {
+      closeSync(fd);
+      await cancelUpload(id);
+      throw mismatch(digest, bytes);
+    }
+    hashes.delete(id);
+    try {
+      return await writeBlob(fd, path, digest, bytes, commit);
+    } catch (err) {
+      // Like a failed append, leave the session empty so the client can retry.
+      await truncate(path, 0).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async function put<T>(digest: Digest, bytes: Uint8Array, commit: (size: number) => Promise<T>): Promise<T> {
+    if (!matches(digest, bytes)) throw mismatch(digest, bytes);
+    const path = uploadPath(newId(18));
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      return await writeBlob(fd, path, digest, bytes, commit);
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+  }
+
+  // Writes `bytes` into the open, empty file at `path`, makes them durable and renames the file into place.
+  async function writeBlob<T>(
+    fd: number,
+    path: string,
+    digest: Digest,
+    bytes: Uint8Array,
+    commit: (size: number) => Promise<T>,
+  ): Promise<T> {
+    const { algorithm } = parseDigest(digest);
+    try {
+      await fillDurably(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
+    return withLock(digest, async () => {
+      // Renaming over an existing copy is safe: both hold the same verified bytes.
+      await rename(path, blobPath(digest));
+      await dirSyncs[algorithm]();
+      return commit(bytes.byteLength);
+    });
+  }
+
+  async function cancelUpload(id: string): Promise<boolean> {
+    hashes.delete(id);
+    try {
+      await unlink(uploadPath(id));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
   return {
     uploads,
+    put,
     async stat(digest) {
       try {
         const st = await stat(blobPath(digest));
@@ -243,6 +331,20 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     },
     read(digest, range) {
       return createReadStream(blobPath(digest), { highWaterMark: READ_BUFFER, ...(range ?? {}) });
+    },
+    async send(digest, sink, { start, end }, ready) {
+      const fh = await open(blobPath(digest), 'r').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      if (fh === null) return false;
+      try {
+        ready();
+        await sendFile(fh, sink, start, end + 1);
+        return true;
+      } finally {
+        await fh.close();
+      }
     },
     remove(digest, decide) {
       return withLock(digest, async () => {
@@ -262,39 +364,4 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       }
     },
   };
-}
-
-// writev may write less than asked; keep going from where it stopped.
-async function writeAll(fh: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
-  let rest = buffers;
-  let at = position;
-  while (rest.length > 0) {
-    let written = (await fh.writev(rest, at)).bytesWritten;
-    at += written;
-    const next: Uint8Array[] = [];
-    for (const b of rest) {
-      if (written >= b.byteLength) written -= b.byteLength;
-      else {
-        next.push(written === 0 ? b : b.subarray(written));
-        written = 0;
-      }
-    }
-    rest = next;
-  }
-}
-
-async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<Hash> {
-  const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_BUFFER })) hash.update(chunk as Buffer);
-  return hash;
-}
-
-// A rename is durable only once the directory entry is; fsync the directory after renaming into it.
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

@@ -119,24 +119,51 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
     return unique.filter((d) => !found.has(d));
   }
 
-  const link = createGroupCommit<{ repo: string; digest: Digest; size: number }>((items) =>
-    transaction(async (trx) => {
+  // One multi-row statement per table for a whole batch; rows go in chunks of LINK_ROWS so the number of
+  // distinct statement texts (each one prepared and cached) stays small.
+  // Repositories are never deleted, so one seen committed needs no insert on later pushes.
+  const knownRepos = new Set<string>();
+  const link = createGroupCommit<{ repo: string; digest: Digest; size: number }>(async (items) => {
+    const newRepos = [...new Set(items.map((i) => i.repo))].filter((repo) => !knownRepos.has(repo));
+    await transaction(async (trx) => {
       const at = now();
-      for (const repo of new Set(items.map((i) => i.repo))) await ensureRepository(trx, repo, at);
-      for (const { repo, digest, size } of items) {
+      const repos = newRepos.map((name) => ({ name, created_at: at }));
+      // PostgreSQL refuses to update one row twice in a statement: one row per digest and per link.
+      const blobs = [...new Map(items.map((i) => [i.digest, i.size]))].map(([digest, size]) => ({
+        digest,
+        size,
+        created_at: at,
+        last_linked_at: at,
+      }));
+      const links = [...new Map(items.map((i) => [`${i.repo} ${i.digest}`, i]))].map(([, { repo, digest }]) => ({
+        repo,
+        digest,
+        created_at: at,
+      }));
+      for (const rows of chunked(repos)) {
+        await trx
+          .insertInto('repositories')
+          .values(rows)
+          .onConflict((oc) => oc.column('name').doNothing())
+          .execute();
+      }
+      for (const rows of chunked(blobs)) {
         await trx
           .insertInto('blobs')
-          .values({ digest, size, created_at: at, last_linked_at: at })
+          .values(rows)
           .onConflict((oc) => oc.column('digest').doUpdateSet({ last_linked_at: at }))
           .execute();
+      }
+      for (const rows of chunked(links)) {
         await trx
           .insertInto('repo_blobs')
-          .values({ repo, digest, created_at: at })
+          .values(rows)
           .onConflict((oc) => oc.columns(['repo', 'digest']).doNothing())
           .execute();
       }
-    }),
-  );
+    });
+    for (const repo of newRepos) knownRepos.add(repo);
+  });
 
   return {
     /**
@@ -453,6 +480,12 @@ export function createRegistryMetadata(store: StoreDatabase, options: { clock: C
 }
 
 export type RegistryMetadata = ReturnType<typeof createRegistryMetadata>;
+
+const LINK_ROWS = 16;
+
+function* chunked<T>(rows: readonly T[]): Generator<T[]> {
+  for (let i = 0; i < rows.length; i += LINK_ROWS) yield rows.slice(i, i + LINK_ROWS);
+}
 
 function toBytes(value: Uint8Array): Uint8Array {
   return value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBufferLike);
