@@ -24,6 +24,31 @@ describe('describeLeaf', () => {
     );
   });
 
+  test("describeLeaf() reads the deploy room's events", () => {
+    const env = { environment: 'staging', service: 'hello' };
+    assert.equal(
+      leaf({ event: 'environment.applied', environment: 'staging', stage: 'staging', version: 2 }).detail,
+      'applied environment staging version 2 (stage staging)',
+    );
+    assert.equal(
+      leaf({ event: 'rollout.started', strategy: 'canary', ...env }).detail,
+      'started a canary rollout of hello in staging',
+    );
+    assert.equal(
+      leaf({ event: 'rollout.rollback', mode: 'instant', ...env }).detail,
+      'rolled hello in staging back (instant)',
+    );
+    assert.equal(leaf({ event: 'rollout.abort', ...env }).detail, 'abort the rollout of hello in staging');
+    assert.equal(
+      leaf({ event: 'deploy.drift', instance: 'i1', action: 'quarantined and replaced', ...env }).detail,
+      'drift in staging/hello (i1): quarantined and replaced',
+    );
+    assert.equal(
+      leaf({ event: 'deploy.weights', result: 'applied', detail: 'aaa=75 bbb=25', ...env }).detail,
+      'weights applied in staging/hello: aaa=75 bbb=25',
+    );
+  });
+
   test('describeLeaf() lists an unknown kind generically and never throws on bytes that are not a leaf', () => {
     assert.equal(leaf({ event: 'future.thing', n: 3, ok: true, nested: { a: 1 } }).detail, 'n=3, ok=true');
     assert.equal(describeLeaf(Buffer.from('not json')).event, '(unreadable)');

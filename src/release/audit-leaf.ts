@@ -126,7 +126,24 @@ function sentence(event: string, leaf: Record<string, unknown>, repository: stri
       return `automatic promotion into ${s('stage') ?? '?'} held${because('reason')}`;
     case 'unhold':
       return `automatic promotion into ${s('stage') ?? '?'} resumed${because('reason')}`;
+    case 'environment.applied':
+      return `applied environment ${s('environment') ?? '?'} version ${scalar(leaf.version) ?? '?'} (stage ${s('stage') ?? '?'})`;
+    case 'rollout.started':
+      return `started a ${s('strategy') ?? ''} rollout of ${s('service') ?? '?'} in ${s('environment') ?? '?'}`;
+    case 'rollout.rollback':
+      return `rolled ${s('service') ?? '?'} in ${s('environment') ?? '?'} back${s('mode') ? ` (${s('mode')})` : ''}`;
+    case 'rollout.pause':
+    case 'rollout.resume':
+    case 'rollout.abort':
+    case 'rollout.promote':
+      return `${event.slice('rollout.'.length)} the rollout of ${s('service') ?? '?'} in ${s('environment') ?? '?'}`;
+    case 'deploy.drift':
+      return `drift in ${s('environment') ?? '?'}/${s('service') ?? '?'}${s('instance') ? ` (${s('instance')})` : ''}: ${s('action') ?? '?'}`;
+    case 'deploy.provisioning.refused':
+      return `refused to create ${s('instance') ?? '?'} in ${s('environment') ?? '?'}: ${s('code') ?? '?'}`;
     default:
+      if (event.startsWith('deploy.'))
+        return `${event.slice('deploy.'.length)} ${s('result') ?? ''}${s('environment') ? ` in ${s('environment')}/${s('service') ?? '?'}` : ''}${s('detail') ? `: ${s('detail')}` : ''}`;
       return generic(leaf);
   }
 }

@@ -24,7 +24,13 @@ export async function runServe(
   flags: ServerFlags & GlobalOptions,
   options: { banner: boolean; demo?: boolean },
 ): Promise<void> {
-  const config = loadServerConfig({ ...flags, ...(flags.data === undefined ? {} : { data: flags.data }) });
+  // `fixity up` prints its own progress; the server's info lines would interleave with it.
+  const logLevel = flags.logLevel ?? (options.banner ? 'warn' : undefined);
+  const config = loadServerConfig({
+    ...flags,
+    ...(flags.data === undefined ? {} : { data: flags.data }),
+    ...(logLevel === undefined ? {} : { logLevel }),
+  });
   // Handlers first: a signal that arrives while the server is starting must still shut it down cleanly.
   const signalled = new Promise<void>((resolve) => {
     const onSignal = () => {
@@ -74,6 +80,7 @@ export async function runServe(
                   'Try next:',
                   `  for i in $(seq 20); do curl -s ${demo.routerUrl ?? 'ROUTER'}; done     # v1 and v2 answer`,
                   '  npx fixity rollout status staging hello          # weights, steps, instances',
+                  `  while sleep 0.05; do curl -s ${demo.routerUrl ?? 'ROUTER'} >/dev/null; done &   # traffic for the analysis`,
                   '  npx fixity rollout resume staging hello          # approve the pause: analysis, then 100%',
                   '  npx fixity rollback staging hello                # or back to v1 (holds auto-promotion)',
                   '  npx fixity audit report                          # who built, signed, promoted, deployed',
