@@ -320,6 +320,7 @@ for (const makeEngine of await testDatabases()) {
       const approve = (actor: string) =>
         kit.release.approve({ repository: REPO, digest: d, stage: 'production', actor, comment: `ok from ${actor}` });
       await assert.rejects(approve('dave'), hasCode('APPROVAL_REFUSED'), 'dave pushed it');
+      await assert.rejects(approve('dave#0f0f0f0f'), hasCode('APPROVAL_REFUSED'), 'another token of dave is dave');
       const alice = await approve('alice');
       assert.equal(alice.user, 'alice');
       assert.equal(typeof alice.logIndex, 'number');

@@ -196,6 +196,22 @@ describe('decidePromotion()', () => {
     );
   });
 
+  it('decidePromotion() compares people, not tokens: another token of the author or promoter is not counted', () => {
+    const approvals = [
+      approval('alice#11111111'),
+      approval('alice#22222222'),
+      approval('dave#33333333'),
+      approval('erin#44444444'),
+    ];
+    const req = request('production', { approvals, author: 'dave#aaaaaaaa', promoter: 'erin#bbbbbbbb' });
+    const approvalsStep = step(decidePromotion(req).steps, 'approvals');
+    assert.equal(approvalsStep.passed, false);
+    assert.equal(
+      approvalsStep.detail,
+      '1 of 2 approvals (alice); not counted: dave: the author of the build cannot approve it; erin: the promoter cannot approve their own promotion',
+    );
+  });
+
   it('decidePromotion() counts the author and the promoter when the spec allows it', () => {
     const production = stageNamed('production');
     const stage = { ...production, approvals: { ...production.approvals!, allowAuthor: true, allowPromoter: true } };
