@@ -13,7 +13,7 @@ import type { ReleaseService } from '../release/index.ts';
 import type { RuntimeDriver } from '../runtime/index.ts';
 import type { Executor, StoreDatabase } from '../store/index.ts';
 import { DeployError } from './deploy-error.ts';
-import { deployRecords, type EnvironmentVersion, type RolloutRecord } from './deploy-records.ts';
+import { deployRecords, type EnvironmentVersion } from './deploy-records.ts';
 import { type EnvironmentSpec, parseEnvironment, type ServiceSpec } from './environment-spec.ts';
 import { configDigest, releaseConfig, releaseDigest } from './release-digest.ts';
 import { initialState, type RolloutState } from './strategy.ts';
@@ -358,10 +358,6 @@ export function createDeployActions(deps: DeployDeps) {
         exp: iat + Math.ceil(ttl / 1000),
         nonce: randomBytes(16).toString('hex'),
       });
-    },
-
-    async rolloutOf(id: string): Promise<RolloutRecord | null> {
-      return deployRecords.rollout(db, id);
     },
   };
 }

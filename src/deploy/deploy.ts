@@ -16,8 +16,6 @@ export interface DeployServiceDeps extends DeployDeps {
   leaseTtlMs?: number;
 }
 
-const ROLLBACK_ACTOR_NOTE = 'rollback';
-
 /**
  * The deploy room's service: environments (versioned), deploy, rollout commands, rollback, status and
  * drift, with the reconciler that carries them out on the runtime driver and the routers.
@@ -108,7 +106,7 @@ export function createDeployService(deps: DeployServiceDeps) {
       const env = await actions.environmentOf(req.environment, 'roll back');
       const svc = actions.serviceOf(env, req.service, 'roll back');
       const rec = await deployRecords.service(db, env.name, svc.name);
-      const reason = req.reason ?? `${ROLLBACK_ACTOR_NOTE} of ${env.name}/${svc.name} by ${req.actor}`;
+      const reason = req.reason ?? `rollback of ${env.name}/${svc.name} by ${req.actor}`;
       const hold = () =>
         release
           .hold({ stage: env.spec.stage, actor: req.actor, reason })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock, Digest } from '../core/index.ts';
+import { type Clock, canonicalJSON, type Digest } from '../core/index.ts';
 import type { ReleaseService } from '../release/index.ts';
 import type { Router, RuntimeDriver } from '../runtime/index.ts';
 import type { StoreDatabase } from '../store/index.ts';
@@ -9,7 +9,7 @@ import type { DeployActions, StoredRollout } from './deploy-service.ts';
 import { checkDrift } from './drift-check.ts';
 import type { AnalysisSpec, ServiceSpec } from './environment-spec.ts';
 import { createLease } from './lease.ts';
-import { canonical, createServiceRouters } from './service-routers.ts';
+import { createServiceRouters } from './service-routers.ts';
 import { createStepRecorder, RECONCILER_ACTOR } from './step-recorder.ts';
 import { type Action, type Command, type ReleaseCounts, step } from './strategy.ts';
 
@@ -72,7 +72,8 @@ export function createReconciler(deps: ReconcilerDeps) {
   const routers = createServiceRouters({ db, driver, clock, openRouter: deps.openRouter });
   const { record, recordInstance } = createStepRecorder({ database, release, clock });
   const analyses = new Map<string, PendingAnalysis>();
-  const creating = new Set<string>();
+  /** Instances whose start is under way, by id: they count as starting until the driver lists them. */
+  const creating = new Map<string, { environment: string; service: string; release: Digest }>();
   let lastDrift = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | null = null;
@@ -111,10 +112,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     };
     for (const i of instancesOf(env, svc))
       if (LIVE.has(i.state) && !routers.isLeaving(i.id)) add(i.release, i.state === 'ready');
-    for (const m of creating) {
-      const [e, s, , rel] = m.split('\u0000') as [string, string, string, string];
-      if (e === env && s === svc) add(rel, false);
-    }
+    for (const c of creating.values()) if (c.environment === env && c.service === svc) add(c.release, false);
     return out;
   }
 
@@ -129,8 +127,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     const live = instancesOf(env.name, svc.name).filter(
       (i) => i.release === releaseDigest && LIVE.has(i.state) && !routers.isLeaving(i.id),
     );
-    const pending = [...creating].filter(
-      (c) => c.endsWith(`\u0000${releaseDigest}`) && c.startsWith(`${env.name}\u0000${svc.name}\u0000`),
+    const pending = [...creating.values()].filter(
+      (c) => c.environment === env.name && c.service === svc.name && c.release === releaseDigest,
     ).length;
     const have = live.length + pending;
     if (have < want) {
@@ -152,8 +150,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       const who = { image: rel.image, release: rel.digest, environment: env.name, service: svc.name };
       for (let n = 0; n < missing; n++) {
         const id = `${env.name}-${svc.name}-${releaseDigest.slice(7, 15)}-${randomBytes(3).toString('hex')}`;
-        const marker = `${env.name}\u0000${svc.name}\u0000${id}\u0000${releaseDigest}`;
-        creating.add(marker);
+        creating.set(id, { environment: env.name, service: svc.name, release: releaseDigest });
         const config = rel.config as {
           env?: Record<string, string>;
           port?: number;
@@ -182,7 +179,7 @@ export function createReconciler(deps: ReconcilerDeps) {
           )
           .catch((err) => logger?.error({ err }, 'recording an instance failed'))
           .finally(() => {
-            creating.delete(marker);
+            creating.delete(id);
             wake();
           });
       }
@@ -259,7 +256,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         finish = { status: state.phase === 'aborted' ? 'aborted' : 'rolledBack', reason: a.reason };
     }
     const next: StoredRollout = { machine: state, desired };
-    const changed = canonical(next) !== canonical(stored);
+    const changed = canonicalJSON(next) !== canonicalJSON(stored);
     if (changed || analysis !== undefined || commands.length > 0) {
       await db.transaction().execute(async (trx) => {
         const digests = [rollout.target];
@@ -279,9 +276,9 @@ export function createReconciler(deps: ReconcilerDeps) {
               pending.map((p) => p.id),
             )
             .execute();
-        if (canonical(next.desired) !== canonical(stored.desired))
+        if (canonicalJSON(next.desired) !== canonicalJSON(stored.desired))
           await record(trx, rollout, 'scale', 'applied', describe(desired), digests, { desired });
-        if (weights !== null && canonical(weights) !== canonical(stored.machine.weights))
+        if (weights !== null && canonicalJSON(weights) !== canonicalJSON(stored.machine.weights))
           await record(trx, rollout, 'weights', 'applied', describe(weights), digests, { weights });
         if (state.phase !== stored.machine.phase)
           await record(trx, rollout, `phase.${state.phase}`, 'applied', state.message, digests);

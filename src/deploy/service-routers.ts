@@ -1,4 +1,4 @@
-import type { Clock } from '../core/index.ts';
+import { type Clock, canonicalJSON } from '../core/index.ts';
 import type { InstanceStatus, Router, RuntimeDriver } from '../runtime/index.ts';
 import type { Executor } from '../store/index.ts';
 import { deployRecords } from './deploy-records.ts';
@@ -62,7 +62,7 @@ export function createServiceRouters(deps: ServiceRoutersDeps) {
       .map((i) => ({ instance: i.id, release: i.release, host: i.address.host, port: i.address.port }));
     const current = router.table();
     const same =
-      canonical(current.weights) === canonical(w) &&
+      canonicalJSON(current.weights) === canonicalJSON(w) &&
       current.backends.map((b) => b.instance).join() === backends.map((b) => b.instance).join();
     if (!same) await router.update({ backends, weights: w });
   }
@@ -94,12 +94,3 @@ export function createServiceRouters(deps: ServiceRoutersDeps) {
 }
 
 export type ServiceRouters = ReturnType<typeof createServiceRouters>;
-
-/** JSON with sorted keys, to compare weight maps and stored states whatever their key order. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
-}
