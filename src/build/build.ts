@@ -3,9 +3,8 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { type Clock, canonicalBytes, type Digest, digestOf } from '../core/index.ts';
+import { type Clock, type Digest, digestOf } from '../core/index.ts';
 import {
-  EMPTY_DESCRIPTOR,
   type LayoutBlob,
   MEDIA_TYPES,
   parseReference,
@@ -16,20 +15,26 @@ import {
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
 import { BuildError } from './build-error.ts';
 import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
-import { createEvidenceCache, type EvidenceBlob } from './evidence-cache.ts';
+import { createEvidenceCache } from './evidence-cache.ts';
 import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
 import { createLayerCache } from './layer-cache.ts';
 import { writeLayer } from './layer-tar.ts';
 import { findPackages } from './lockfiles.ts';
 import { runPrepare } from './prepare.ts';
+import { createProvenanceStatement, createSBOMStatement, PROVENANCE_PREDICATE_TYPE } from './provenance.ts';
 import {
-  createProvenanceStatement,
-  createSBOMStatement,
-  PROVENANCE_PREDICATE_TYPE,
-  toDSSEEnvelope,
-} from './provenance.ts';
+  blobEvidence,
+  emptyBlob,
+  fileEvidence,
+  referrerArtifact,
+  type SignedEvidence,
+  unsignedEvidence,
+} from './referrer-evidence.ts';
 import { createSPDXDocument, SBOM_PREDICATE_TYPE, type SBOMInput } from './sbom.ts';
 import { createSBOMEvidence } from './sbom-evidence.ts';
+
+export type { SignedEvidence } from './referrer-evidence.ts';
+
 import { openScanMemo } from './scan-memo.ts';
 import { createSecretScanner, formatFindings } from './secret-scan.ts';
 import { readSourceInfo, type SourceInfo } from './source-info.ts';
@@ -62,12 +67,6 @@ export interface BuildOptions {
 }
 
 /** Evidence as the attestor returns it: one referrer layer (e.g. a Sigstore bundle) and how to label it. */
-export interface SignedEvidence {
-  bytes: Uint8Array;
-  mediaType: string;
-  artifactType: string;
-  annotations: Record<string, string>;
-}
 
 export type Attestor = (input: {
   statement: object;
@@ -97,9 +96,6 @@ export interface BuildResult {
   provenance: { digest: Digest; statement: object };
   sbom: { digest: Digest; statement: object };
 }
-
-const ATTESTATION_ARTIFACT = 'application/vnd.in-toto+json';
-const DSSE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 
 /** fixity.yaml + source → a reproducible OCI image, its provenance and SBOM, pushed and/or laid out. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
@@ -440,79 +436,4 @@ function imageFiles(layers: FileEntry[][]): FileEntry[] {
   const byPath = new Map<string, FileEntry>();
   for (const entries of layers) for (const entry of entries) byPath.set(entry.path, entry);
   return [...byPath.values()].filter((e) => e.type === 'file' || e.type === 'hardlink');
-}
-
-const emptyBytes = new TextEncoder().encode('{}');
-const emptyBlob: LayoutBlob = {
-  digest: EMPTY_DESCRIPTOR.digest as Digest,
-  size: 2,
-  open: () =>
-    (async function* () {
-      yield emptyBytes;
-    })(),
-};
-
-/** A referrer's single layer: the blob, its media type, and how the referrer is labelled. */
-interface Evidence {
-  layer: LayoutBlob;
-  mediaType: string;
-  artifactType: string;
-  annotations: Record<string, string>;
-}
-
-// An unsigned attestation: a DSSE envelope of the statement's canonical JSON.
-function unsignedEvidence(statement: object, predicateType: string): Evidence {
-  return blobEvidence({
-    bytes: canonicalBytes(toDSSEEnvelope(statement)),
-    mediaType: DSSE_MEDIA_TYPE,
-    artifactType: ATTESTATION_ARTIFACT,
-    annotations: { 'in-toto.io/predicate-type': predicateType },
-  });
-}
-
-// An unsigned attestation whose DSSE envelope was written to a file.
-function fileEvidence(blob: EvidenceBlob, predicateType: string): Evidence {
-  return {
-    layer: {
-      digest: blob.digest,
-      size: blob.size,
-      open: () => createReadStream(blob.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>,
-    },
-    mediaType: DSSE_MEDIA_TYPE,
-    artifactType: ATTESTATION_ARTIFACT,
-    annotations: { 'in-toto.io/predicate-type': predicateType },
-  };
-}
-
-function blobEvidence({ bytes, ...labels }: SignedEvidence): Evidence {
-  return {
-    ...labels,
-    layer: {
-      digest: digestOf(bytes),
-      size: bytes.byteLength,
-      open: () =>
-        (async function* () {
-          yield bytes;
-        })(),
-    },
-  };
-}
-
-// An attestation as an OCI artifact manifest whose subject is the image: one layer, the envelope or bundle.
-function referrerArtifact(evidence: Evidence, subject: { digest: Digest; size: number }, epoch: number) {
-  const { layer } = evidence;
-  const annotations = {
-    ...evidence.annotations,
-    'org.opencontainers.image.created': new Date(epoch * 1000).toISOString().replace('.000Z', 'Z'),
-  };
-  const manifest = canonicalBytes({
-    schemaVersion: 2,
-    mediaType: MEDIA_TYPES.imageManifest,
-    artifactType: evidence.artifactType,
-    config: { mediaType: EMPTY_DESCRIPTOR.mediaType, digest: EMPTY_DESCRIPTOR.digest, size: 2 },
-    layers: [{ mediaType: evidence.mediaType, digest: layer.digest, size: layer.size }],
-    subject: { mediaType: MEDIA_TYPES.imageManifest, ...subject },
-    annotations,
-  });
-  return { digest: digestOf(manifest), manifest, annotations, artifactType: evidence.artifactType, layer };
 }
