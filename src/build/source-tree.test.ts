@@ -265,7 +265,8 @@ describe('collectLayer()', () => {
   });
 
   test('collectLayer() throws SOURCE_UNREADABLE naming the path when a file or directory cannot be read', async () => {
-    // Root reads mode-000 files, so the check runs as `nobody` when the tests run as root.
+    // Root reads mode-000 files, so as root the check runs without capabilities (setpriv, util-linux):
+    // still uid 0, so a checkout in a 0700 directory (mktemp -d) stays reachable, but no DAC override.
     const from = tree({ 'ok.txt': 'x', 'secret.txt': 'x', 'closed/f': 'x' });
     chmodSync(from, 0o755);
     const script = `
@@ -274,11 +275,11 @@ describe('collectLayer()', () => {
       try { await collectLayer({ from, to: '/app', exclude: [exclude] }); console.log('ok') }
       catch (err) { console.log(err.code, err.message) }`;
     const run = (exclude: string) => {
-      const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, from, exclude], {
-        ...user,
-        encoding: 'utf8',
-      });
+      const argv = [process.execPath, '--input-type=module', '-e', script, from, exclude];
+      const [command, ...args] =
+        process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-all', '--inh-caps=-all', ...argv] : argv;
+      const r = spawnSync(command as string, args, { encoding: 'utf8' });
+      if (r.error !== undefined) throw r.error;
       return r.stdout.trim() || r.stderr;
     };
     chmodSync(join(from, 'secret.txt'), 0);
