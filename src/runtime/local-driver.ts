@@ -131,6 +131,8 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
   const unpacker = createUnpacker(rootsDir, options.images);
   const book = openProvisioningBook(join(options.stateDir, 'provisioning.json'));
   const instances = new Map<string, Live>();
+  /** Pids spawned by a start() that has not registered its instance yet. */
+  const launching = new Set<number>();
   /** Images a start is using before its instance is registered; gc keeps their roots. */
   const starting = new Map<string, number>();
   let support: Promise<SandboxSupport> | null = null;
@@ -321,6 +323,8 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
     } finally {
       closeSync(fd);
     }
+    // Until the instance is registered, strays() must not take its process for an unknown one.
+    if (child.pid !== undefined) launching.add(child.pid);
     // Listen at once: the process may exit before the instance is registered.
     const childExit = new Promise<ExitInfo>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
     const now = clock.now().toISOString();
@@ -329,7 +333,7 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
       rootDir: root.dir,
       rootMeta: unpacker.paths(spec.image).meta,
       argv: [...plan.argv],
-      sandboxInit: plan.sandboxed && child.pid !== undefined ? await firstChild(child.pid) : null,
+      sandboxInit: plan.sandboxed && child.pid !== undefined ? await firstChild(child.pid).catch(() => null) : null,
       status: {
         id: spec.id,
         environment: spec.environment,
@@ -349,6 +353,7 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
     };
     const live = newLive(record);
     instances.set(spec.id, live);
+    if (child.pid !== undefined) launching.delete(child.pid);
     await save(live);
     live.child = child;
     await watch(live, childExit, false);
@@ -498,6 +503,10 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
     async strays() {
       const table = await parentTable();
       const known = new Set<number>();
+      for (const pid of launching) {
+        known.add(pid);
+        for (const p of descendantsOf(pid, table)) known.add(p);
+      }
       for (const live of instances.values()) {
         const pid = live.record.status.pid;
         if (pid !== null && LIVE_STATES.has(live.record.status.state)) {
