@@ -1,15 +1,8 @@
-import {
-  type Agent,
-  type ClientRequest,
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { type Clock, type Digest, systemClock } from '../core/index.ts';
-import { type ForwardedRequestHeaders, requestHeaders, responseHeaders } from './router-headers.ts';
+import { requestHeaders, responseHeaders } from './router-headers.ts';
 import {
   createReleaseRecorder,
   type ReleaseRecorder,
@@ -20,7 +13,14 @@ import {
   SAMPLE_REQUEST,
   type WindowCounts,
 } from './router-metrics.ts';
-import { createUpstreamPool, type UpstreamPool } from './router-pool.ts';
+import {
+  createUpstreamPool,
+  type RequestBody,
+  type UpstreamConnection,
+  type UpstreamFailure,
+  type UpstreamPool,
+  type UpstreamSink,
+} from './router-upstream.ts';
 
 /** One ready instance the router may send traffic to. */
 export interface Backend {
@@ -62,12 +62,18 @@ export interface Router {
   close(): Promise<void>;
 }
 
-export type RouterErrorCode = 'NO_BACKEND' | 'PINNED_RELEASE_UNAVAILABLE' | 'BACKEND_UNREACHABLE';
+export type RouterErrorCode =
+  | 'NO_BACKEND'
+  | 'PINNED_RELEASE_UNAVAILABLE'
+  | 'BACKEND_UNREACHABLE'
+  | 'BAD_BACKEND_RESPONSE';
 
 /** Samples kept per release for `window`: minutes of traffic at a few hundred requests per second. */
 const WINDOW_CAPACITY = 50_000;
 /** Recorders of releases no longer routed are kept for late analysis, up to this many in all. */
 const MAX_RECORDERS = 32;
+/** Idle connections kept per backend. */
+const MAX_FREE_CONNECTIONS = 256;
 /** A backend whose connection failed is skipped (while its release has another) for this long. */
 const FAILURE_BACKOFF_MS = 1_000;
 const PIN_HEADER = 'x-fixity-release';
@@ -76,9 +82,9 @@ const PIN_COOKIE = 'fixity-release=';
 interface BackendState {
   readonly backend: Backend;
   readonly key: string;
-  readonly agent: UpstreamPool;
-  /** What Node would send as `Host` to this backend when the client sent none. */
-  readonly hostHeader: string;
+  readonly pool: UpstreamPool<Exchange>;
+  /** The `Host` line sent to this backend when the client sent none. */
+  readonly hostLine: string;
   inFlight: number;
   /** Clock time of the last connection failure, 0 when none. */
   failedAt: number;
@@ -106,36 +112,29 @@ interface Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly start: number;
-  readonly hasBody: boolean;
+  readonly body: RequestBody;
   readonly retryable: boolean;
   readonly pinned: boolean;
   backend: BackendState | undefined;
-  upstream: ClientRequest | undefined;
-  incoming: IncomingMessage | undefined;
+  upstream: UpstreamConnection<Exchange> | undefined;
   /** The release the request is counted against, once one was chosen. */
   release: ReleaseRoute | undefined;
   status: number;
   upstreamBroken: boolean;
   attempts: number;
-  /** Built on the first attempt, reused by a retry. */
-  requestHeaders: ForwardedRequestHeaders | undefined;
+  /** The request line and forwarded fields, built on the first attempt and reused by a retry. */
+  head: string | undefined;
+  /** Whether `head` has a `Host` field; without one each attempt adds its backend's. */
+  hasHost: boolean;
 }
 
 // Per-request state rides on Node's own objects so that no closure is allocated per request.
 const EXCHANGE = Symbol('exchange');
-const ROUTE = Symbol('route');
-const BACKEND = Symbol('backend');
 interface ExchangeCarrier extends ServerResponse {
   [EXCHANGE]?: Exchange;
 }
-interface UpstreamRequest extends ClientRequest {
-  [EXCHANGE]: Exchange;
-  [ROUTE]: ReleaseRoute;
-  [BACKEND]: BackendState;
-}
-/** Node links a client response to its request (undocumented but stable since 0.x). */
-interface UpstreamResponse extends IncomingMessage {
-  req: UpstreamRequest;
+interface BodyCarrier extends IncomingMessage {
+  [EXCHANGE]?: Exchange;
 }
 
 const backendKey = (b: Backend): string => `${b.instance}\u0000${b.release}\u0000${b.host}\u0000${b.port}`;
@@ -171,8 +170,8 @@ export function createRouter(options: RouterOptions): Router {
         state = {
           backend,
           key,
-          agent: createUpstreamPool(backend.host, backend.port, 1024, 256),
-          hostHeader: hostHeader(backend),
+          pool: createUpstreamPool(backend.host, backend.port, sink, MAX_FREE_CONNECTIONS),
+          hostLine: `host: ${hostHeader(backend)}\r\n`,
           inFlight: 0,
           failedAt: 0,
           drained: undefined,
@@ -286,23 +285,29 @@ export function createRouter(options: RouterOptions): Router {
     const s = snapshot;
     const method = req.method ?? 'GET';
     const headers = req.headers;
-    const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
+    // The client's framing is hop-by-hop: a chunked body goes on chunked, a sized one with its Content-Length.
+    const body: RequestBody =
+      headers['transfer-encoding'] !== undefined
+        ? 'chunked'
+        : (headers['content-length'] ?? '0') !== '0'
+          ? 'length'
+          : 'none';
     const pinned = pinnedRelease(s, req);
     const ex: Exchange = {
       req,
       res,
       start: performance.now(),
-      hasBody,
-      retryable: !hasBody && (method === 'GET' || method === 'HEAD' || method === 'OPTIONS'),
+      body,
+      retryable: body === 'none' && (method === 'GET' || method === 'HEAD' || method === 'OPTIONS'),
       pinned: pinned !== 'none',
       backend: undefined,
       upstream: undefined,
-      incoming: undefined,
       release: undefined,
       status: 0,
       upstreamBroken: false,
       attempts: 0,
-      requestHeaders: undefined,
+      head: undefined,
+      hasHost: false,
     };
     (res as ExchangeCarrier)[EXCHANGE] = ex;
     res.once('close', onClientClose);
@@ -330,78 +335,59 @@ export function createRouter(options: RouterOptions): Router {
     ex.release = route;
     ex.backend = backend;
     backend.inFlight++;
-    // Built once per request; a retry only swaps the Host fallback, which depends on the backend.
-    ex.requestHeaders ??= requestHeaders(req.rawHeaders, req.socket.remoteAddress ?? '');
-    const { headers, host } = ex.requestHeaders;
-    const upstream = httpRequest({
-      agent: backend.agent as unknown as Agent,
-      host: backend.backend.host,
-      port: backend.backend.port,
-      method: req.method,
-      path: req.url,
-      headers: host ? headers : [...headers, 'host', backend.hostHeader],
-    }) as UpstreamRequest;
-    upstream[EXCHANGE] = ex;
-    upstream[ROUTE] = route;
-    upstream[BACKEND] = backend;
-    ex.upstream = upstream;
-    upstream.once('response', onUpstreamResponse);
-    upstream.on('error', onUpstreamError);
-    // Without body headers Node skips the request stream altogether (optimizeEmptyRequests): nothing to pipe.
-    if (ex.hasBody) req.pipe(upstream);
-    else upstream.end();
-  }
-
-  function onUpstreamResponse(this: UpstreamRequest, incoming: IncomingMessage): void {
-    const ex = this[EXCHANGE];
-    const res = ex.res;
-    ex.incoming = incoming;
-    ex.status = incoming.statusCode ?? 502;
-    res.writeHead(ex.status, responseHeaders(incoming.rawHeaders, this[ROUTE].digest));
-    incoming.on('error', onIncomingBroken);
-    incoming.once('close', onIncomingBroken);
-    // Not pipe(): its half a dozen listeners per response cost more than the bytes of a small body.
-    incoming.on('data', onIncomingData);
-    incoming.once('end', onIncomingEnd);
-  }
-
-  function onIncomingData(this: UpstreamResponse, chunk: Buffer): void {
-    const ex = this.req[EXCHANGE];
-    if (!ex.res.write(chunk)) {
-      this.pause();
-      ex.res.once('drain', onClientDrain);
+    if (ex.head === undefined) {
+      const forwarded = requestHeaders(req.rawHeaders, req.socket.remoteAddress ?? '');
+      const fields = forwarded.headers;
+      let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+      if (ex.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
+      ex.head = head;
+      ex.hasHost = forwarded.host;
+    }
+    const head = ex.hasHost ? `${ex.head}\r\n` : `${ex.head}${backend.hostLine}\r\n`;
+    ex.upstream = backend.pool.request(ex, head, req.method === 'HEAD', ex.body);
+    // Only requests without a body are retried, so a body is read once, by the first attempt.
+    if (ex.body !== 'none') {
+      (req as BodyCarrier)[EXCHANGE] = ex;
+      req.on('data', onRequestData);
+      req.once('end', onRequestEnd);
     }
   }
 
-  function onIncomingEnd(this: UpstreamResponse): void {
-    this.req[EXCHANGE].res.end();
+  function onRequestData(this: BodyCarrier, chunk: Buffer): void {
+    const upstream = this[EXCHANGE]?.upstream;
+    if (upstream !== undefined && !upstream.writeBody(chunk)) this.pause();
+  }
+
+  function onRequestEnd(this: BodyCarrier): void {
+    this[EXCHANGE]?.upstream?.endBody();
   }
 
   function onClientDrain(this: ServerResponse): void {
-    (this as ExchangeCarrier)[EXCHANGE]?.incoming?.resume();
+    (this as ExchangeCarrier)[EXCHANGE]?.upstream?.resume();
   }
 
-  function onIncomingBroken(this: UpstreamResponse): void {
-    const upstream = this.req;
-    const ex = upstream[EXCHANGE];
-    if (this.complete || ex.upstream !== upstream) return;
-    ex.upstreamBroken = true;
-    ex.res.destroy();
-  }
-
-  function onUpstreamError(this: UpstreamRequest): void {
-    const ex = this[EXCHANGE];
-    const route = this[ROUTE];
-    const backend = this[BACKEND];
+  function onUpstreamFailure(ex: Exchange, kind: UpstreamFailure, error: Error): void {
+    const route = ex.release as ReleaseRoute;
+    const backend = ex.backend as BackendState;
     const res = ex.res;
-    if (ex.upstream !== this) return; // an attempt the client already abandoned
+    ex.upstream = undefined;
     if (ex.status !== 0) {
+      // The response had begun: the client sees it cut short.
       ex.upstreamBroken = true;
       res.destroy();
       return;
     }
+    if (kind !== 'connect') {
+      sendError(
+        ex,
+        502,
+        'BAD_BACKEND_RESPONSE',
+        `Cannot read the response of a backend of release ${route.digest}: ${error.message}`,
+      );
+      return;
+    }
     // No response byte arrived: a connection failure, counted against the release that was tried.
-    ex.upstream = undefined;
     ex.backend = undefined;
     release(backend);
     backend.failedAt = clock.now().getTime();
@@ -421,12 +407,34 @@ export function createRouter(options: RouterOptions): Router {
     sendError(ex, 502, 'BACKEND_UNREACHABLE', `Cannot reach a backend of release ${route.digest}`);
   }
 
+  const sink: UpstreamSink<Exchange> = {
+    head(ex, status, raw) {
+      ex.status = status;
+      ex.res.writeHead(status, responseHeaders(raw, (ex.release as ReleaseRoute).digest));
+    },
+    data(ex, chunk) {
+      if (!ex.res.write(chunk)) {
+        ex.upstream?.pause();
+        ex.res.once('drain', onClientDrain);
+      }
+    },
+    end(ex) {
+      ex.upstream = undefined;
+      ex.res.end();
+    },
+    fail: onUpstreamFailure,
+    drain(ex) {
+      ex.req.resume();
+    },
+  };
+
   /** Accounts for a finished (or abandoned) request exactly once, when the client response closes. */
   function settle(ex: Exchange): void {
     const latencyMs = performance.now() - ex.start;
     const upstream = ex.upstream;
     ex.upstream = undefined;
-    if (upstream !== undefined && !ex.res.writableFinished) upstream.destroy();
+    // Still set only when the client went away before the response was complete.
+    upstream?.abort();
     if (ex.backend !== undefined) release(ex.backend);
     if (ex.release === undefined) return;
     // A client that went away before the answer is not the release's fault (nginx's 499).
@@ -447,7 +455,7 @@ export function createRouter(options: RouterOptions): Router {
       const done = (): void => {
         clearTimeout(timer);
         state.drained = undefined;
-        state.agent.destroy();
+        state.pool.destroy();
         resolve();
       };
       const timer = setTimeout(done, drainTimeoutMs);
@@ -500,7 +508,7 @@ export function createRouter(options: RouterOptions): Router {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      for (const b of backends.values()) b.agent.destroy();
+      for (const b of backends.values()) b.pool.destroy();
     },
   };
 }
