@@ -72,7 +72,8 @@ describe('router upstream', () => {
   test('router streams a large response to a slow client without losing a byte', async () => {
     const payload = randomBytes(8 * 1024 * 1024);
     const b = await backend((_req, res) => res.end(payload));
-    const r = await router();
+    // A timeout far shorter than the client's pause: waiting on the client is not the backend's silence.
+    const r = await router({ upstreamTimeoutMs: 50 });
     await r.update({ backends: [at('a-1', A, b.port)], weights: { [A]: 100 } });
     const digest = await new Promise<string>((resolve, reject) => {
       request(`${r.url}/`, { agent }, (res) => {
@@ -158,6 +159,32 @@ describe('router upstream', () => {
     const w = r.window(A, 0);
     assert.equal(w.requests, 1);
     assert.equal(w.errors, 1);
+  });
+
+  test('router answers 504 BACKEND_TIMEOUT when a backend stays silent, and closes idle connections', async () => {
+    let closed = 0;
+    const raw = await rawBackend((socket, head) => {
+      socket.once('close', () => closed++);
+      if (head.includes('/answer')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else if (head.includes('/stall')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\npart');
+    });
+    const r = await router({ upstreamTimeoutMs: 150 });
+    await r.update({ backends: [at('a-1', A, raw.port)], weights: { [A]: 100 } });
+    const started = performance.now();
+    const reply = await call(r.url, { path: '/silent' });
+    assert.equal(reply.status, 504);
+    assert.equal(JSON.parse(reply.body.toString()).error.code, 'BACKEND_TIMEOUT');
+    assert.ok(performance.now() - started >= 140, 'answered before the timeout');
+    await assert.rejects(call(r.url, { path: '/stall' }), /aborted|socket hang up|ECONNRESET/);
+    await sleep(20); // the router settles the request when its side of the client connection closes
+    const w = r.window(A, 0);
+    assert.equal(w.requests, 2);
+    assert.equal(w.errors, 2);
+    assert.equal(w.connectionFailures, 0, 'a silent backend is not retried');
+    assert.equal((await call(r.url, { path: '/answer' })).status, 200);
+    const before = closed;
+    await sleep(400);
+    assert.equal(closed, before + 1, 'the idle connection was closed');
   });
 
   test('router does not send a request on a connection the backend is about to close', async () => {

@@ -12,6 +12,11 @@ import { ResponseError, ResponseParser } from './router-response.ts';
  * before the backend's announced `Keep-Alive: timeout=` runs out (so a request is not sent on a connection the
  * backend is closing), and at once when it announces a second or less; an idle connection that receives bytes or
  * fails is destroyed. There is no cap on connections in use: each carries one request of a client connection.
+ *
+ * `timeoutMs` bounds the backend's silence, like nginx's `proxy_read_timeout`: a connection with no byte in
+ * either direction for that long fails its exchange (`timeout`, or `connect` while it is still connecting), and an
+ * idle pooled one is closed. The clock does not run against the backend while the router waits on the client: while
+ * the request body is still coming, or while the response is paused because the client reads slowly.
  */
 export interface UpstreamSink<T> {
   /** The backend's final status and header fields as `[name, value, …]`. */
@@ -22,14 +27,15 @@ export interface UpstreamSink<T> {
   end(ctx: T): void;
   /**
    * The exchange failed: `connect` when no byte of a response arrived (refused, reset, closed), `invalid` when the
-   * backend's response could not be read, `broken` when the connection ended inside a response.
+   * backend's response could not be read, `broken` when the connection ended inside a response, `timeout` when the
+   * backend was silent for the pool's `timeoutMs`.
    */
   fail(ctx: T, kind: UpstreamFailure, error: Error): void;
   /** A request body write that returned false may go on. */
   drain(ctx: T): void;
 }
 
-export type UpstreamFailure = 'connect' | 'invalid' | 'broken';
+export type UpstreamFailure = 'connect' | 'invalid' | 'broken' | 'timeout';
 export type RequestBody = 'none' | 'length' | 'chunked';
 
 export interface UpstreamPool<T> {
@@ -50,6 +56,7 @@ interface PoolState<T> {
   readonly port: number;
   readonly sink: UpstreamSink<T>;
   readonly maxFree: number;
+  readonly timeoutMs: number;
   readonly all: Set<UpstreamConnection<T>>;
   readonly free: UpstreamConnection<T>[];
 }
@@ -68,6 +75,7 @@ export class UpstreamConnection<T> {
   #bodyDone = true;
   #bodyBlocked = false;
   #headSent = false;
+  #paused = false;
   /** performance.now() after which this idle connection is not used again. */
   #idleUntil = Number.POSITIVE_INFINITY;
 
@@ -95,6 +103,9 @@ export class UpstreamConnection<T> {
     socket.on('end', onSocketEnd);
     socket.on('close', onSocketClose);
     socket.on('drain', onSocketDrain);
+    // Node re-arms this timer on every read and write, without an allocation.
+    socket.setTimeout(pool.timeoutMs);
+    socket.on('timeout', onSocketTimeout);
     // Every error ends in 'close', where an exchange in flight hears of it.
     socket.on('error', ignore);
     this.socket = socket;
@@ -107,6 +118,7 @@ export class UpstreamConnection<T> {
     this.#bodyDone = body === 'none';
     this.#bodyBlocked = false;
     this.#headSent = false;
+    this.#paused = false;
     this.#parser.expect(headOnly);
     this.socket.write(head, 'latin1');
   }
@@ -135,10 +147,12 @@ export class UpstreamConnection<T> {
   }
 
   pause(): void {
+    this.#paused = true;
     this.socket.pause();
   }
 
   resume(): void {
+    this.#paused = false;
     this.socket.resume();
   }
 
@@ -216,6 +230,18 @@ export class UpstreamConnection<T> {
     this.#pool.sink.drain(this.#ctx);
   }
 
+  onTimeout(): void {
+    if (this.#ctx === undefined) {
+      this.socket.destroy();
+      return;
+    }
+    // Waiting on the client (its body, or its reading of the response) is not the backend's silence.
+    if (this.#paused || !this.#bodyDone) return;
+    const pool = this.#pool;
+    const kind = this.socket.connecting ? 'connect' : 'timeout';
+    this.#fail(kind, new Error(`${pool.host}:${pool.port} sent nothing for ${pool.timeoutMs} ms`));
+  }
+
   #fail(kind: UpstreamFailure, error: Error): void {
     const ctx = this.#ctx;
     this.#ctx = undefined;
@@ -237,16 +263,26 @@ function onSocketClose(this: CarrierSocket<unknown>): void {
 function onSocketDrain(this: CarrierSocket<unknown>): void {
   this[CONNECTION].onDrain();
 }
+function onSocketTimeout(this: CarrierSocket<unknown>): void {
+  this[CONNECTION].onTimeout();
+}
 function ignore(): void {}
 
-/** Creates the pool of connections to `host:port`, keeping at most `maxFree` idle. */
+export interface UpstreamPoolOptions {
+  /** Idle connections kept. */
+  maxFree: number;
+  /** How long the backend may stay silent (see above). */
+  timeoutMs: number;
+}
+
+/** Creates the pool of connections to `host:port`. */
 export function createUpstreamPool<T>(
   host: string,
   port: number,
   sink: UpstreamSink<T>,
-  maxFree: number,
+  options: UpstreamPoolOptions,
 ): UpstreamPool<T> {
-  const pool: PoolState<T> = { host, port, sink, maxFree, all: new Set(), free: [] };
+  const pool: PoolState<T> = { host, port, sink, ...options, all: new Set(), free: [] };
   return {
     request(ctx, head, headOnly, body) {
       let connection = pool.free.pop();

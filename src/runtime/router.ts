@@ -46,6 +46,12 @@ export interface RouterOptions {
   clock?: Clock;
   /** How long `update` waits for in-flight requests on removed backends; 30 s by default. */
   drainTimeoutMs?: number;
+  /**
+   * How long a backend may stay silent, in ms (no byte read or written on its connection while the router waits
+   * for it): the request is answered 504, or cut if its response had begun. 60 s by default, as nginx's
+   * `proxy_read_timeout`.
+   */
+  upstreamTimeoutMs?: number;
   random?: () => number;
 }
 
@@ -66,7 +72,8 @@ export type RouterErrorCode =
   | 'NO_BACKEND'
   | 'PINNED_RELEASE_UNAVAILABLE'
   | 'BACKEND_UNREACHABLE'
-  | 'BAD_BACKEND_RESPONSE';
+  | 'BAD_BACKEND_RESPONSE'
+  | 'BACKEND_TIMEOUT';
 
 /** Samples kept per release for `window`: minutes of traffic at a few hundred requests per second. */
 const WINDOW_CAPACITY = 50_000;
@@ -145,6 +152,7 @@ export function createRouter(options: RouterOptions): Router {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
   const metrics: RouterMetrics = routerMetrics(options.registry ?? new Registry());
   const recorders = new Map<string, ReleaseRecorder>();
   const backends = new Map<string, BackendState>();
@@ -170,7 +178,10 @@ export function createRouter(options: RouterOptions): Router {
         state = {
           backend,
           key,
-          pool: createUpstreamPool(backend.host, backend.port, sink, MAX_FREE_CONNECTIONS),
+          pool: createUpstreamPool(backend.host, backend.port, sink, {
+            maxFree: MAX_FREE_CONNECTIONS,
+            timeoutMs: upstreamTimeoutMs,
+          }),
           hostLine: `host: ${hostHeader(backend)}\r\n`,
           inFlight: 0,
           failedAt: 0,
@@ -376,6 +387,15 @@ export function createRouter(options: RouterOptions): Router {
       // The response had begun: the client sees it cut short.
       ex.upstreamBroken = true;
       res.destroy();
+      return;
+    }
+    if (kind === 'timeout') {
+      sendError(
+        ex,
+        504,
+        'BACKEND_TIMEOUT',
+        `Cannot get an answer from a backend of release ${route.digest}: ${error.message}`,
+      );
       return;
     }
     if (kind !== 'connect') {
