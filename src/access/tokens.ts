@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Clock, newId } from '../core/index.ts';
 import type { TokenRecord, TokenRecords } from '../store/index.ts';
 import { AccessError } from './access-error.ts';
@@ -48,7 +48,8 @@ export interface AccessOptions {
   bearerTtlSeconds?: number;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
+/** One-shot: a Hash object per request costs more than the hashing of a token. */
+const sha256 = (s: string) => hash('sha256', s, 'buffer');
 
 type Stored<T extends keyof TokenRecords> = NonNullable<Awaited<ReturnType<TokenRecords[T]>>>;
 interface Context {
@@ -98,11 +99,24 @@ export function createAccess(options: AccessOptions) {
       const ref = { id: p.id, name: p.name, kind: p.kind, disabledAt: p.disabledAt };
       return { principal: ref, roles: knownBindings(await records.bindings([p.id])) };
     });
+  // Identities built from a cached token record and its cached principal context, rebuilt when either reloads
+  // (so every invalidation still takes effect at once): building one compiles the grants' patterns.
+  const identities = new WeakMap<TokenRecord, { ctx: Context; identity: Identity }>();
   /** The identity of a usable token: null when it has no principal or its principal is disabled. */
   const resolve = async (record: TokenRecord, limit?: (action: Action, resource: Resource) => boolean) => {
     if (record.principalId === undefined) return null;
     const ctx = await context(record.principalId);
     if (ctx === null || ctx.principal.disabledAt !== null) return null;
+    if (limit === undefined) {
+      const memo = identities.get(record);
+      if (memo?.ctx === ctx) return memo.identity;
+      const identity = build(record, ctx);
+      identities.set(record, { ctx, identity });
+      return identity;
+    }
+    return build(record, ctx, limit);
+  };
+  const build = (record: TokenRecord, ctx: Context, limit?: (action: Action, resource: Resource) => boolean) => {
     const { disabledAt: _disabled, ...principal } = ctx.principal;
     return buildIdentity({
       principal,
