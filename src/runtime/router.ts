@@ -389,22 +389,13 @@ export function createRouter(options: RouterOptions): Router {
       res.destroy();
       return;
     }
-    if (kind === 'timeout') {
-      sendError(
-        ex,
-        504,
-        'BACKEND_TIMEOUT',
-        `Cannot get an answer from a backend of release ${route.digest}: ${error.message}`,
-      );
-      return;
-    }
     if (kind !== 'connect') {
-      sendError(
-        ex,
-        502,
-        'BAD_BACKEND_RESPONSE',
-        `Cannot read the response of a backend of release ${route.digest}: ${error.message}`,
-      );
+      // The backend may have acted on the request: neither a silent nor a garbled answer is retried.
+      const [status, code, what] =
+        kind === 'timeout'
+          ? ([504, 'BACKEND_TIMEOUT', 'get an answer from'] as const)
+          : ([502, 'BAD_BACKEND_RESPONSE', 'read the response of'] as const);
+      sendError(ex, status, code, `Cannot ${what} a backend of release ${route.digest}: ${error.message}`);
       return;
     }
     // No response byte arrived: a connection failure, counted against the release that was tried.
