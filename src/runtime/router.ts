@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { type Clock, type Digest, systemClock } from '../core/index.ts';
+import { PIN_HEADER, pickBackend, pickRelease, pinnedRelease } from './router-choice.ts';
 import { requestHeaders, responseHeaders } from './router-headers.ts';
 import {
   createReleaseRecorder,
@@ -81,10 +82,6 @@ const WINDOW_CAPACITY = 50_000;
 const MAX_RECORDERS = 32;
 /** Idle connections kept per backend. */
 const MAX_FREE_CONNECTIONS = 256;
-/** A backend whose connection failed is skipped (while its release has another) for this long. */
-const FAILURE_BACKOFF_MS = 1_000;
-const PIN_HEADER = 'x-fixity-release';
-const PIN_COOKIE = 'fixity-release=';
 
 interface BackendState {
   readonly backend: Backend;
@@ -221,70 +218,6 @@ export function createRouter(options: RouterOptions): Router {
     return { table: frozen, releases, choices, cumulative };
   }
 
-  function pickRelease(s: Snapshot, exclude: ReleaseRoute | undefined): ReleaseRoute | undefined {
-    const { choices, cumulative } = s;
-    if (choices.length === 0) return undefined;
-    if (exclude === undefined) {
-      const draw = random() * (cumulative[cumulative.length - 1] ?? 0);
-      for (let i = 0; i < choices.length; i++) if (draw < (cumulative[i] ?? 0)) return choices[i];
-      return choices[choices.length - 1];
-    }
-    let total = 0;
-    for (let i = 0; i < choices.length; i++) {
-      if (choices[i] !== exclude) total += (cumulative[i] ?? 0) - (cumulative[i - 1] ?? 0);
-    }
-    let draw = random() * total;
-    for (let i = 0; i < choices.length; i++) {
-      if (choices[i] === exclude) continue;
-      draw -= (cumulative[i] ?? 0) - (cumulative[i - 1] ?? 0);
-      if (draw < 0) return choices[i];
-    }
-    // Only the excluded release carries weight: a retry may still go to one without (better than a 502).
-    for (const route of s.releases.values()) if (route.digest !== exclude.digest) return route;
-    return undefined;
-  }
-
-  /** Round-robin over the release's backends, passing over recently failed ones while another remains. */
-  function pickBackend(route: ReleaseRoute, exclude: BackendState | undefined): BackendState | undefined {
-    const list = route.backends;
-    const n = list.length;
-    let fallback: BackendState | undefined;
-    for (let i = 0; i < n; i++) {
-      const b = list[route.rr] as BackendState;
-      route.rr = route.rr + 1 >= n ? 0 : route.rr + 1;
-      if (b === exclude) continue;
-      if (b.failedAt === 0) return b;
-      if (clock.now().getTime() - b.failedAt >= FAILURE_BACKOFF_MS) {
-        b.failedAt = 0;
-        return b;
-      }
-      fallback ??= b;
-    }
-    return fallback;
-  }
-
-  function pinnedRelease(s: Snapshot, req: IncomingMessage): ReleaseRoute | 'none' | undefined {
-    let pin = req.headers[PIN_HEADER];
-    if (Array.isArray(pin)) pin = pin[0];
-    if (pin === undefined) {
-      const cookie = req.headers.cookie;
-      if (cookie === undefined) return 'none';
-      const at = cookie.indexOf(PIN_COOKIE);
-      if (at === -1 || (at > 0 && cookie[at - 1] !== ' ' && cookie[at - 1] !== ';')) return 'none';
-      const end = cookie.indexOf(';', at);
-      pin = cookie.slice(at + PIN_COOKIE.length, end === -1 ? undefined : end);
-    }
-    pin = pin.trim().toLowerCase();
-    const exact = s.releases.get(pin);
-    if (exact !== undefined) return exact;
-    const hex = pin.startsWith('sha256:') ? pin.slice(7) : pin;
-    if (hex.length < 12) return undefined;
-    for (const route of s.releases.values()) {
-      if (route.digest.slice(route.digest.indexOf(':') + 1).startsWith(hex)) return route;
-    }
-    return undefined;
-  }
-
   function sendError(ex: Exchange, status: number, code: RouterErrorCode, message: string): void {
     ex.status = status;
     const body = JSON.stringify({ error: { code, message } });
@@ -303,7 +236,7 @@ export function createRouter(options: RouterOptions): Router {
         : (headers['content-length'] ?? '0') !== '0'
           ? 'length'
           : 'none';
-    const pinned = pinnedRelease(s, req);
+    const pinned = pinnedRelease(s.releases, headers);
     const ex: Exchange = {
       req,
       res,
@@ -327,8 +260,8 @@ export function createRouter(options: RouterOptions): Router {
       sendError(ex, 503, 'PINNED_RELEASE_UNAVAILABLE', `Cannot route to pinned release ${pin}: it has no backend`);
       return;
     }
-    const route = pinned === 'none' ? pickRelease(s, undefined) : pinned;
-    const backend = route && pickBackend(route, undefined);
+    const route = pinned === 'none' ? pickRelease(s, undefined, random) : pinned;
+    const backend = route && pickBackend(route, undefined, clock);
     if (route === undefined || backend === undefined) {
       sendError(ex, 503, 'NO_BACKEND', `Cannot route request: service ${service} in ${environment} has no backend`);
       return;
@@ -407,9 +340,9 @@ export function createRouter(options: RouterOptions): Router {
     if (ex.retryable && ex.attempts < 2) {
       // The table may have changed since the first attempt: retry against the current one.
       const current = snapshot.releases.get(route.digest);
-      const sameRelease = current && pickBackend(current, backend);
-      const next = sameRelease ? current : ex.pinned ? undefined : pickRelease(snapshot, current);
-      const nextBackend = sameRelease ?? (next && pickBackend(next, undefined));
+      const sameRelease = current && pickBackend(current, backend, clock);
+      const next = sameRelease ? current : ex.pinned ? undefined : pickRelease(snapshot, current, random);
+      const nextBackend = sameRelease ?? (next && pickBackend(next, undefined, clock));
       if (next !== undefined && nextBackend !== undefined) {
         forward(ex, next, nextBackend);
         return;
