@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Clock, type Digest, parseDigest, systemClock } from '../core/index.ts';
 import { type HealthWatch, watchHealth } from './health.ts';
-import { type LogTail, startLogTail } from './log-tail.ts';
+import { readLastLines } from './log-files.ts';
+import { type LogRotation, type LogTail, resolveLogRotation, startLogTail } from './log-tail.ts';
 import { descendantsOf, parentTable, readCmdline, signal } from './process-table.ts';
 import { openProvisioningBook } from './provisioning-book.ts';
 import { diffManifest, scanRoot } from './root-manifest.ts';
@@ -38,6 +39,8 @@ export interface LocalDriverOptions {
   readonly host?: string;
   /** Interpreters an image may name without containing them, e.g. `{ node: process.execPath }`. */
   readonly hostBinaries?: Readonly<Record<string, string>>;
+  /** When an instance's log rotates and how many rotated files it keeps: 16 MiB and 3 unless given. */
+  readonly logRotation?: LogRotation;
   /** Called when an instance changes state (ready, unhealthy, exited, stopped…): the reconciler wakes. */
   readonly onStateChange?: (status: InstanceStatus) => void;
   /** Called for every refused start (the spec without its key), so the caller can record it. */
@@ -124,6 +127,7 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
   const host = options.host ?? '127.0.0.1';
   const hostBinaries = options.hostBinaries ?? { node: process.execPath };
   const retention = options.quarantineRetentionMs ?? 60 * 60 * 1000;
+  const logRotation = resolveLogRotation(options.logRotation);
   const instancesDir = join(options.stateDir, 'instances');
   const rootsDir = join(options.stateDir, 'roots');
   await mkdir(instancesDir, { recursive: true });
@@ -197,9 +201,10 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
     const r = live.record;
     const labels = `env=${r.environment} release=${short(r.release)} image=${short(r.image)} instance=${r.id} `;
     const dir = dirOf(r.id);
-    live.tail = await startLogTail(join(dir, 'output'), join(dir, 'log'), join(dir, 'log.offset'), () => {
-      return `${clock.now().toISOString()} ${labels}`;
-    });
+    live.tail = await startLogTail(
+      { output: join(dir, 'output'), log: join(dir, 'log'), offset: join(dir, 'log.offset') },
+      { ...logRotation, prefix: () => `${clock.now().toISOString()} ${labels}` },
+    );
     if (childExit !== null) {
       void childExit.then(([code, sig]) => {
         if (!live.detached) onExit(live, code ?? 128, sig === null ? `exited with code ${code}` : `killed by ${sig}`);
@@ -525,12 +530,7 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
     },
     async logs(id, lines = 100) {
       const live = get(id);
-      await live.tail?.flush();
-      const text = await readFile(join(dirOf(id), 'log'), 'utf8').catch(() => '');
-      return text
-        .split('\n')
-        .filter((l) => l !== '')
-        .slice(-lines);
+      return live.tail?.lastLines(lines) ?? readLastLines(join(dirOf(id), 'log'), lines);
     },
     async gc() {
       let removed = 0;
