@@ -78,6 +78,24 @@ const toRollout = (r: RolloutRow): RolloutRecord => ({
   updatedAt: r.updated_at,
 });
 
+type ServiceRow = {
+  environment: string;
+  service: string;
+  current_release: string | null;
+  previous_release: string | null;
+  rollout_id: string | null;
+  router_port: number | null;
+};
+
+const toService = (r: ServiceRow): ServiceRecord => ({
+  environment: r.environment,
+  service: r.service,
+  currentRelease: r.current_release as Digest | null,
+  previousRelease: r.previous_release as Digest | null,
+  rolloutId: r.rollout_id,
+  routerPort: r.router_port === null ? null : Number(r.router_port),
+});
+
 /** Reads of the deploy tables; writes happen in the service's transactions. */
 export const deployRecords = {
   async environment(db: Executor, name: string, version?: number): Promise<EnvironmentVersion | null> {
@@ -164,15 +182,27 @@ export const deployRecords = {
       .where('environment', '=', environment)
       .where('service', '=', service)
       .executeTakeFirst();
-    if (row === undefined) return null;
-    return {
-      environment: row.environment,
-      service: row.service,
-      currentRelease: row.current_release as Digest | null,
-      previousRelease: row.previous_release as Digest | null,
-      rolloutId: row.rollout_id,
-      routerPort: row.router_port === null ? null : Number(row.router_port),
-    };
+    return row === undefined ? null : toService(row);
+  },
+
+  /** Every service an environment has a record of, including ones its newest version no longer declares. */
+  async services(db: Executor, environment: string): Promise<ServiceRecord[]> {
+    const rows = await db
+      .selectFrom('deploy_services')
+      .selectAll()
+      .where('environment', '=', environment)
+      .orderBy('service')
+      .execute();
+    return rows.map(toService);
+  },
+
+  /** Forgets a service removed from its environment; its rollouts stay as history. */
+  async deleteService(db: Executor, environment: string, service: string): Promise<void> {
+    await db
+      .deleteFrom('deploy_services')
+      .where('environment', '=', environment)
+      .where('service', '=', service)
+      .execute();
   },
 
   async upsertService(db: Executor, row: ServiceRecord, now: string): Promise<void> {

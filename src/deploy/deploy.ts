@@ -81,7 +81,12 @@ export function createDeployService(deps: DeployServiceDeps) {
   }
 
   return {
-    applyEnvironment: actions.applyEnvironment,
+    /** Stores the spec's next version; the reconciler acts on it at once (scaling, removing services). */
+    async applyEnvironment(yaml: string, actor: string) {
+      const applied = await actions.applyEnvironment(yaml, actor);
+      if (applied.changed) reconciler.wake();
+      return applied;
+    },
     environment: (name: string) => actions.environmentOf(name, `show ${name}`),
     environments: () => deployRecords.environments(db),
 

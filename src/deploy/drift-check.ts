@@ -29,9 +29,11 @@ export async function checkDrift(
   const { db } = deps.database;
   const log = deps.release.log;
   const nowIso = () => deps.clock.now().toISOString();
-  const known = new Set(envs.map((e) => e.name));
+  // Instances of a service no longer declared are the removal's to stop; quarantining one would reopen its router.
+  const declared = new Set(envs.flatMap((e) => e.spec.services.map((s) => `${e.name}/${s.name}`)));
   for (const inst of driver.list()) {
-    if (!known.has(inst.environment) || inst.state !== 'ready' || routers.isLeaving(inst.id)) continue;
+    const known = declared.has(`${inst.environment}/${inst.service}`);
+    if (!known || inst.state !== 'ready' || routers.isLeaving(inst.id)) continue;
     const report = await driver.verify(inst.id).catch(() => null);
     if (report === null || report.findings.length === 0) continue;
     const why = report.findings

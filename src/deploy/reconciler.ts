@@ -9,6 +9,7 @@ import type { DeployActions, StoredRollout } from './deploy-service.ts';
 import { checkDrift } from './drift-check.ts';
 import type { AnalysisSpec, ServiceSpec } from './environment-spec.ts';
 import { createLease } from './lease.ts';
+import { removeServices } from './remove-services.ts';
 import { createServiceRouters } from './service-routers.ts';
 import { createStepRecorder, RECONCILER_ACTOR } from './step-recorder.ts';
 import { type Action, type Command, type ReleaseCounts, step } from './strategy.ts';
@@ -70,7 +71,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     ttlMs: deps.leaseTtlMs ?? 10_000,
   });
   const routers = createServiceRouters({ db, driver, clock, openRouter: deps.openRouter });
-  const { record, recordInstance } = createStepRecorder({ database, release, clock });
+  const steps = createStepRecorder({ database, release, clock });
+  const { record, recordInstance } = steps;
   const analyses = new Map<string, PendingAnalysis>();
   /** Instances whose start is under way, by id: they count as starting until the driver lists them. */
   const creating = new Map<string, { environment: string; service: string; release: Digest }>();
@@ -358,6 +360,21 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
+  /** Removes the services `env` no longer declares, and forgets the analyses of rollouts that ended with them. */
+  async function removeUndeclared(env: EnvironmentVersion) {
+    const creatingNow = (e: string, s: string) =>
+      [...creating.values()].some((c) => c.environment === e && c.service === s);
+    const results = await removeServices(env, { database, routers, steps, clock, creating: creatingNow });
+    for (const r of results) {
+      const where = { environment: env.name, service: r.service };
+      if (r.kind === 'removed') {
+        for (const id of r.abortedRollouts) analyses.delete(id);
+        logger?.info({ ...where, router: r.router, stopped: r.stopped }, 'service removed');
+      } else if (r.kind === 'failed') logger?.error({ ...where, err: r.error }, 'removing a service failed');
+      else logger?.warn({ ...where, reason: r.reason }, 'service removal waits');
+    }
+  }
+
   async function tick() {
     const envs = await deployRecords.environments(db);
     // Nothing to run: no lease taken, so an idle server writes nothing.
@@ -392,6 +409,7 @@ export function createReconciler(deps: ReconcilerDeps) {
           logger?.error({ err, environment: env.name, service: svc.name }, 'reconcile failed');
         }
       }
+      await removeUndeclared(env);
     }
     if (clock.now().getTime() - lastDrift >= driftInterval) {
       lastDrift = clock.now().getTime();

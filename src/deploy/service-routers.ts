@@ -3,6 +3,17 @@ import type { InstanceStatus, Router, RuntimeDriver } from '../runtime/index.ts'
 import type { Executor } from '../store/index.ts';
 import { deployRecords } from './deploy-records.ts';
 
+/** States in which an instance's process may still run, and so must be stopped when its service goes. */
+const RUNNING = new Set(['starting', 'ready', 'unhealthy']);
+
+/** What removing a service did: the router it closed (if open here) and each instance it stopped. */
+export interface Removal {
+  readonly url: string | null;
+  /** False while an instance failed to stop: the router then stays open, with no backends. */
+  readonly closed: boolean;
+  readonly instances: ReadonlyArray<{ instance: InstanceStatus; error: Error | null }>;
+}
+
 export interface ServiceRoutersDeps {
   db: Executor;
   driver: RuntimeDriver;
@@ -79,13 +90,50 @@ export function createServiceRouters(deps: ServiceRoutersDeps) {
     }
   }
 
+  /**
+   * Takes a service that left its environment out of service: every running instance leaves the router
+   * (its requests drain) and stops; then the router closes, releasing its port, and is forgotten. When a
+   * stop fails the router stays open, with no backends, so the next pass can finish the job.
+   */
+  async function remove(env: string, svc: string): Promise<Removal> {
+    const k = key(env, svc);
+    const router = routers.get(k);
+    const running = instancesOf(env, svc).filter((i) => RUNNING.has(i.state) && !leaving.has(i.id));
+    for (const i of running) leaving.add(i.id);
+    let stops: PromiseSettledResult<void>[];
+    try {
+      await router?.update({ backends: [], weights: {} });
+      stops = await Promise.allSettled(running.map((i) => driver.stop(i.id, { graceMs: 10_000 })));
+    } finally {
+      for (const i of running) leaving.delete(i.id);
+    }
+    const instances = running.map((instance, n) => {
+      const stop = stops[n] as PromiseSettledResult<void>;
+      return stop.status === 'fulfilled' ? { instance, error: null } : { instance, error: stop.reason as Error };
+    });
+    const url = router?.url ?? null;
+    if (instances.some((i) => i.error !== null)) return { url, closed: false, instances };
+    await router?.close();
+    routers.delete(k);
+    lastWeights.delete(k);
+    return { url, closed: true, instances };
+  }
+
   return {
     routerFor,
     sync,
     retire,
+    remove,
     instancesOf,
     isLeaving: (id: string) => leaving.has(id),
     get: (env: string, svc: string) => routers.get(key(env, svc)),
+    /** The services of an environment with a router open here or an instance that may still run. */
+    servicesIn(env: string): Set<string> {
+      const names = new Set<string>();
+      for (const k of routers.keys()) if (k.startsWith(`${env}/`)) names.add(k.slice(env.length + 1));
+      for (const i of driver.list()) if (i.environment === env && RUNNING.has(i.state)) names.add(i.service);
+      return names;
+    },
     async closeAll(): Promise<void> {
       for (const r of routers.values()) await r.close();
       routers.clear();

@@ -1,0 +1,235 @@
+// A service dropped from an environment spec is removed completely, through the real CLI against a real
+// server on the local runtime: its instances leave the router and stop, its router closes (the port is
+// released), status no longer reports it, the ledger records each step, and the service that stays loses
+// no request meanwhile.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { testDatabases } from './support/databases.ts';
+import { type CLIResult, ROOT, type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
+
+const PIPELINE = 'name: hello\nstages:\n  - name: build\n  - name: staging\n    from: [build]\n';
+
+interface ServiceView {
+  service: string;
+  url: string | null;
+  currentRelease: string | null;
+  instances: Array<{ id: string; state: string }>;
+}
+
+interface StatusView {
+  services: ServiceView[];
+}
+
+function json<T = Record<string, unknown>>(r: CLIResult, what: string): T {
+  assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function service(name: string, greeting: string): string {
+  return `  - name: ${name}
+    image: { repository: hello, digest: "DIGEST" }
+    replicas: 2
+    env: { GREETING: "${greeting}" }
+    health:
+      readiness: { path: /healthz, intervalMs: 100, timeoutMs: 1000, failureThreshold: 2 }
+      startupTimeoutMs: 20000
+`;
+}
+
+function environment(digest: string, services: string[]): string {
+  return `apiVersion: fixity.dev/v1\nkind: Environment\nname: staging\nstage: staging\nservices:\n${services.join('')}`.replaceAll(
+    'DIGEST',
+    digest,
+  );
+}
+
+/** Clients looping GETs through a router; every status is kept (0 for a failed connection). */
+function load(url: string, clients = 4) {
+  const statuses: number[] = [];
+  let running = true;
+  const loops = Array.from({ length: clients }, async () => {
+    while (running) {
+      try {
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      } catch {
+        statuses.push(0);
+      }
+      await sleep(5);
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return statuses;
+    },
+  };
+}
+
+/** Whether a TCP connection to the router's port is refused (nothing listens there any more). */
+async function refused(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return false;
+  } catch (err) {
+    return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+  }
+}
+
+/** The host pids of an instance: the process and, when sandboxed, bubblewrap's init. */
+async function pidsOf(dataDir: string, id: string): Promise<number[]> {
+  const file = join(dataDir, 'runtime', 'instances', id, 'instance.json');
+  const record = JSON.parse(await readFile(file, 'utf8')) as { status: { pid: number }; sandboxInit: number | null };
+  return [record.status.pid, ...(record.sandboxInit === null ? [] : [record.sandboxInit])];
+}
+
+/** Instance processes outlive a killed server by design; a test must not leave any behind. */
+async function killInstances(dataDir: string): Promise<void> {
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(dataDir)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {}
+    }
+  }
+}
+
+for (const makeDatabase of await testDatabases()) {
+  const database = await makeDatabase();
+  describe(`removing a service from an environment (${database.name})`, { timeout: 300_000 }, () => {
+    let server: ServerProcess;
+    let dir: string;
+    let digest: string;
+    const cli = (args: string[]) => server.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });
+    const status = async (): Promise<StatusView> =>
+      json<StatusView>(await cli(['rollout', 'status', 'staging', '--json']), 'status');
+    const apply = async (yaml: string) => {
+      await writeFile(join(dir, 'env.yaml'), yaml);
+      return json<{ digest: string; version: number }>(
+        await cli(['env', 'apply', join(dir, 'env.yaml'), '--json']),
+        'env apply',
+      );
+    };
+    /** Polls until `check` holds, or fails with `what` and the server's recent logs. */
+    async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline) {
+        if (await check()) return;
+        await sleep(200);
+      }
+      assert.fail(`${what} did not happen within ${ms} ms\n${server.logs().slice(-3000)}`);
+    }
+
+    before(async () => {
+      server = await startServerProcess({ database });
+      dir = await tempDir('fixity-remove-');
+      digest = json<{ digest: string }>(
+        await cli(['build', join(ROOT, 'examples/hello'), '--push', `${server.host}/hello:1.0.0`, '--json']),
+        'build',
+      ).digest;
+      await writeFile(join(dir, 'pipeline.yaml'), PIPELINE);
+      json(await cli(['pipeline', 'apply', join(dir, 'pipeline.yaml'), '--json']), 'pipeline apply');
+      json(await cli(['promote', `${server.host}/hello@${digest}`, '--to', 'build', '--json']), 'promote build');
+      json(await cli(['promote', `${server.host}/hello@${digest}`, '--to', 'staging', '--json']), 'promote staging');
+    });
+    after(async () => {
+      if (server?.running) await server.stop().catch(() => undefined);
+      if (server !== undefined) await killInstances(server.dataDir);
+      if (server === undefined) await database.cleanup();
+      else await server.cleanup();
+    });
+
+    test('a service dropped from the spec is drained, stopped, its router closed and forgotten', async () => {
+      await apply(environment(digest, [service('hello', 'kept'), service('bye', 'removed')]));
+      const deployed = await cli(['deploy', 'staging', '--wait', '--timeout', '120']);
+      assert.equal(deployed.code, 0, deployed.stdout + deployed.stderr);
+      let both: StatusView = { services: [] };
+      await until('both services serving', async () => {
+        both = await status();
+        return both.services.every((s) => s.instances.filter((i) => i.state === 'ready').length === 2);
+      });
+      const kept = both.services.find((s) => s.service === 'hello') as ServiceView;
+      const gone = both.services.find((s) => s.service === 'bye') as ServiceView;
+      for (const [s, greeting] of [
+        [kept, 'kept'],
+        [gone, 'removed'],
+      ] as const) {
+        const res = await fetch(s.url as string);
+        assert.equal(res.status, 200);
+        assert.equal(((await res.json()) as { message: string }).message, greeting);
+      }
+      const gonePids = (await Promise.all(gone.instances.map((i) => pidsOf(server.dataDir, i.id)))).flat();
+
+      const traffic = load(kept.url as string);
+      let applied: { digest: string; version: number };
+      let statuses: number[];
+      try {
+        applied = await apply(environment(digest, [service('hello', 'kept')]));
+        await until('the removed router refuses connections', () => refused(gone.url as string));
+        await sleep(500); // the kept service keeps serving after the removal, too
+      } finally {
+        statuses = await traffic.stop();
+      }
+
+      // (a) the port is released: a connection is refused, not answered with a 503
+      assert.equal(await refused(gone.url as string), true);
+      // (b) every process of the removed instances is gone
+      await until('the removed instances stopped', async () => gonePids.every((pid) => !existsSync(`/proc/${pid}`)));
+      // (c) the kept service is untouched: same instances, still serving, no request failed
+      assert.ok(statuses.length > 0);
+      assert.deepEqual(
+        statuses.filter((s) => s !== 200),
+        [],
+        'no request to the kept service fails',
+      );
+      const after = await status();
+      assert.deepEqual(
+        after.services.map((s) => s.service),
+        ['hello'],
+      );
+      const still = after.services[0] as ServiceView;
+      assert.equal(still.url, kept.url);
+      assert.deepEqual(still.instances.map((i) => i.id).sort(), kept.instances.map((i) => i.id).sort());
+      assert.equal(((await (await fetch(still.url as string)).json()) as { message: string }).message, 'kept');
+      // (d) status reports no router of the removed service
+      assert.ok(!JSON.stringify(after).includes(gone.url as string), 'status names no dead router');
+      const unknown = await cli(['rollout', 'status', 'staging', 'bye', '--json']);
+      assert.notEqual(unknown.code, 0, 'the removed service is unknown');
+      const error = (JSON.parse(unknown.stderr) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, 'NOT_FOUND');
+      assert.match(error.message, /has no service "bye"/);
+
+      // The ledger records the removal (under the removed release and the environment version that made
+      // it) and each instance it stopped.
+      let events: Array<{ event: string; service?: string; instance?: string; envVersion?: number }> = [];
+      await until('the removal reaches the ledger', async () => {
+        const res = await fetch(`${server.url}/api/v1/ledger/digests/${gone.currentRelease}`, {
+          headers: { authorization: server.auth() },
+        });
+        const body = (await res.json()) as { items: Array<{ entry: (typeof events)[number] }> };
+        events = body.items.map((i) => i.entry);
+        return events.some((e) => e.event === 'deploy.service.removed');
+      });
+      const removed = events.find((e) => e.event === 'deploy.service.removed');
+      assert.equal(removed?.service, 'bye');
+      assert.equal(removed?.envVersion, applied.version);
+      assert.deepEqual(
+        events
+          .filter((e) => e.event === 'deploy.instance.stopped')
+          .map((e) => e.instance)
+          .sort(),
+        gone.instances.map((i) => i.id).sort(),
+      );
+    });
+  });
+}
