@@ -4,7 +4,12 @@
  * keep-alive connections) and latency at a fixed moderate rate, whose p99 minus the direct p99 is the
  * router's added latency.
  *
- *   npm run bench:deploy-router -- [--connections 32] [--duration 10] [--rate 2000] [--rate-connections 8] [--json]
+ *   npm run bench:deploy-router -- [--connections 32] [--duration 10] [--rate 2000] [--rate-connections 8]
+ *                                   [--rounds 3] [--json]
+ *
+ * Each round measures every target in turn, the order rotated from round to round, and each figure is the median
+ * round's: this VM's speed swings by up to 2× from one minute to the next, and a target measured once would carry
+ * whatever swing fell on its turn into the ratio.
  *
  * Backends, router and nginx each run in their own processes; the load generator (raw keep-alive sockets,
  * minimal HTTP/1.1 parsing) runs in this one. Progress goes to stderr; the table (or JSON) goes to stdout.
@@ -16,6 +21,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { describeRounds } from './deploy-lib/router-peer.ts';
 import { fmt, percentile, renderTable } from './lib/stats.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -30,6 +36,7 @@ function parseOptions() {
       duration: { type: 'string', default: '10' },
       rate: { type: 'string', default: '2000' },
       'rate-connections': { type: 'string', default: '8' },
+      rounds: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -43,6 +50,7 @@ function parseOptions() {
     durationMs: positive('duration', values.duration) * 1000,
     rate: positive('rate', values.rate),
     rateConnections: positive('rate-connections', values['rate-connections']),
+    rounds: positive('rounds', values.rounds),
     json: values.json,
   };
 }
@@ -345,28 +353,44 @@ async function main(): Promise<void> {
     { name: 'nginx', port: nginx.port, watch: { backends: backendPids, proxy: nginx.pids } },
     { name: 'nginx (1 worker)', port: nginx1.port, watch: { backends: backendPids, proxy: nginx1.pids } },
   ];
-  const max: Record<string, LoadResult> = {};
-  const fixed: Record<string, LoadResult> = {};
+  const maxRuns: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
+  const fixedRuns: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
   try {
-    for (const t of targets) {
-      log(`${t.name}: ${o.connections} connections, closed loop, ${o.durationMs / 1000} s`);
-      max[t.name] = await load(t.port, o.connections, o.durationMs, t.watch);
-    }
-    for (const t of targets) {
-      log(`${t.name}: fixed ${o.rate} req/s over ${o.rateConnections} connections, ${o.durationMs / 1000} s`);
-      fixed[t.name] = await load(t.port, o.rateConnections, o.durationMs, t.watch, o.rate);
+    for (let round = 0; round < o.rounds; round++) {
+      const order = [...targets.slice(round % targets.length), ...targets.slice(0, round % targets.length)];
+      const of = `round ${round + 1}/${o.rounds}`;
+      for (const t of order) {
+        log(`${of} ${t.name}: ${o.connections} connections, closed loop, ${o.durationMs / 1000} s`);
+        maxRuns[t.name]?.push(await load(t.port, o.connections, o.durationMs, t.watch));
+      }
+      for (const t of order) {
+        log(`${of} ${t.name}: fixed ${o.rate} req/s over ${o.rateConnections} connections, ${o.durationMs / 1000} s`);
+        fixedRuns[t.name]?.push(await load(t.port, o.rateConnections, o.durationMs, t.watch, o.rate));
+      }
     }
   } finally {
     killChildren();
   }
+  const max = medians(maxRuns, (r) => r.perSecond);
+  const fixed = medians(fixedRuns, (r) => r.p99);
   const ratio = (max.fixity?.perSecond ?? Number.NaN) / (max.nginx?.perSecond ?? Number.NaN);
   const added = (fixed.fixity?.p99 ?? Number.NaN) - (fixed.direct?.p99 ?? Number.NaN);
   const addedNginx = (fixed.nginx?.p99 ?? Number.NaN) - (fixed.direct?.p99 ?? Number.NaN);
   const ratio1 = (max.fixity?.perSecond ?? Number.NaN) / (max['nginx (1 worker)']?.perSecond ?? Number.NaN);
+  // The same figures round by round, each within one round (so within one minute of the VM's swings).
+  const perRound = {
+    ratio: (maxRuns.fixity ?? []).map((f, i) => f.perSecond / (maxRuns.nginx?.[i]?.perSecond ?? Number.NaN)),
+    addedP99Ms: (fixedRuns.fixity ?? []).map((f, i) => f.p99 - (fixedRuns.direct?.[i]?.p99 ?? Number.NaN)),
+    addedNginxP99Ms: (fixedRuns.nginx ?? []).map((f, i) => f.p99 - (fixedRuns.direct?.[i]?.p99 ?? Number.NaN)),
+  };
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), load ${loadavg()[0]?.toFixed(2)}, node ${process.version}, ${nginx.version}`;
   if (o.json) {
     console.log(
-      JSON.stringify({ options: o, machine, max, fixed, ratio, ratio1, addedP99Ms: added, addedNginx }, null, 2),
+      JSON.stringify(
+        { options: o, machine, max, fixed, ratio, ratio1, addedP99Ms: added, addedNginx, perRound },
+        null,
+        2,
+      ),
     );
     return;
   }
@@ -390,7 +414,7 @@ async function main(): Promise<void> {
   });
   console.log(`machine: ${machine}`);
   console.log(
-    `closed loop: ${o.connections} keep-alive connections × ${o.durationMs / 1000} s; fixed rate: ${o.rate} req/s over ${o.rateConnections} connections × ${o.durationMs / 1000} s; 1 s warm-up each\n`,
+    `closed loop: ${o.connections} keep-alive connections × ${o.durationMs / 1000} s; fixed rate: ${o.rate} req/s over ${o.rateConnections} connections × ${o.durationMs / 1000} s; 1 s warm-up each; median of ${o.rounds} rounds\n`,
   );
   console.log(
     renderTable(
@@ -427,10 +451,22 @@ async function main(): Promise<void> {
       ],
     ),
   );
+  console.log(`\n${describeRounds(perRound)}`);
   console.log(
     '\nNote: the load generator, backends, router and nginx share this machine; on 2 cores they compete for CPU.\n' +
       'The router is one node process (one core at most); nginx with worker_processes auto runs one worker per core.',
   );
+}
+
+/** Per target, the run with the median `key` (a whole run, so its other figures stay consistent with it). */
+function medians(runs: Record<string, LoadResult[]>, key: (r: LoadResult) => number): Record<string, LoadResult> {
+  const out: Record<string, LoadResult> = {};
+  for (const [name, list] of Object.entries(runs)) {
+    const sorted = [...list].sort((a, b) => key(a) - key(b));
+    const mid = sorted[Math.floor((sorted.length - 1) / 2)];
+    if (mid !== undefined) out[name] = mid;
+  }
+  return out;
 }
 
 main().catch((error: unknown) => {

@@ -15,7 +15,7 @@ export interface RouterLoad {
 }
 
 export interface RouterResult {
-  options: { connections: number; durationMs: number; rate: number; rateConnections: number };
+  options: { connections: number; durationMs: number; rate: number; rateConnections: number; rounds: number };
   machine: string;
   max: Record<string, RouterLoad>;
   fixed: Record<string, RouterLoad>;
@@ -23,6 +23,8 @@ export interface RouterResult {
   ratio1: number;
   addedP99Ms: number;
   addedNginx: number;
+  /** The ratio and added p99s within each round, in round order. */
+  perRound: { ratio: number[]; addedP99Ms: number[]; addedNginxP99Ms: number[] };
 }
 
 export interface RouterOptions {
@@ -55,4 +57,13 @@ export function runRouterBench(o: RouterOptions): Promise<RouterResult> {
       }
     });
   });
+}
+
+/** One line per figure with its value in each round. */
+export function describeRounds(perRound: RouterResult['perRound']): string {
+  const list = (values: number[], unit: string) => values.map((v) => `${v.toFixed(2)}${unit}`).join(', ');
+  return [
+    `by round: fixity / nginx req/s ${list(perRound.ratio, '×')}`,
+    `          added p99 fixity ${list(perRound.addedP99Ms, ' ms')}; nginx ${list(perRound.addedNginxP99Ms, ' ms')}`,
+  ].join('\n');
 }
