@@ -111,6 +111,38 @@ console.log('env listening');`,
     });
   }
 
+  test('start() runs a named image user with the uid and primary gid of the image /etc/passwd', async () => {
+    const refused: string[] = [];
+    const { driver, spec, mem } = await setup({
+      sandbox: 'bwrap',
+      onRefused: (s, e) => void refused.push(`${s.id}:${(e as RuntimeError).code}`),
+    });
+    const hello = await helloImage([
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:App:/app:/bin/sh\n' },
+      { name: 'etc/group', content: 'root:x:0:\napp:x:2345:\n' },
+      {
+        name: 'app/ids.js',
+        content: `import { createServer } from 'node:http';
+createServer((q, s) => s.end(JSON.stringify([process.getuid(), process.getgid()]))).listen(Number(process.env.PORT));`,
+      },
+    ]);
+    const config = { ...hello.config, Entrypoint: ['node', '/app/ids.js'] };
+    const named = mem.addImage(hello.layers, { ...config, User: 'app' });
+    const { id, address } = await driver.start(spec({ image: named }));
+    await driver.waitReady(id);
+    assert.deepEqual(JSON.parse(await get(address.port)), [1234, 2345]);
+    await driver.stop(id, { graceMs: 2000 });
+
+    const unknown = mem.addImage(hello.layers, { ...config, User: 'ghost' });
+    await assert.rejects(
+      driver.start(spec({ id: 'ghost', image: unknown })),
+      (e) => isErrorWithCode(e, 'USER_UNKNOWN') && /user "ghost" is not in the image's \/etc\/passwd/.test(e.message),
+    );
+    assert.deepEqual(refused, ['ghost:USER_UNKNOWN']);
+    assert.equal(driver.status('ghost'), undefined);
+  });
+
   test('an interpreter from a checkout under /tmp is visible inside the sandbox (not hidden by its tmpfs /tmp)', async () => {
     const bin = await mkdtemp(join(tmpdir(), 'fixity-interpreter-'));
     dirs.push(bin);

@@ -9,6 +9,7 @@ export type RuntimeErrorCode =
   | 'INSTANCE_UNKNOWN'
   | 'INSTANCE_EXISTS'
   | 'START_FAILED'
+  | 'USER_UNKNOWN'
   | 'NOT_READY';
 
 /** The runtime room's error: drivers refuse with one of these codes. */

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { resolveImageUser } from './image-user.ts';
 import { RuntimeError } from './runtime-error.ts';
 
 /** What this host offers: a usable bubblewrap (and whether it can map users), or nothing. */
@@ -40,7 +41,7 @@ export interface LaunchInput {
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly workingDir: string;
-  /** The image config's User: "uid[:gid]" (names are not resolved). */
+  /** The image config's User, any OCI form: names are resolved against the image's /etc/passwd and /etc/group. */
   readonly user: string;
   readonly hostBinaries: Readonly<Record<string, string>>;
   readonly support: SandboxSupport;
@@ -78,13 +79,10 @@ async function resolveProgram(input: LaunchInput): Promise<{ image: string } | {
   return { host: await realpath(host) };
 }
 
-function parseUser(user: string): { uid: number; gid: number } | null {
-  const m = /^(\d+)(?::(\d+))?$/.exec(user);
-  return m === null ? null : { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
-}
-
 /** Plans how to run an instance: under bubblewrap when available, otherwise as a plain child process. */
 export async function planLaunch(input: LaunchInput): Promise<LaunchPlan> {
+  // Resolved even when it cannot be applied, so an image whose user is unknown is refused on every host.
+  const ids = await resolveImageUser(input.root, input.user);
   const program = await resolveProgram(input);
   const notes: string[] = [];
   const bwrap = input.support.bwrap;
@@ -101,9 +99,7 @@ export async function planLaunch(input: LaunchInput): Promise<LaunchPlan> {
   const args: string[] = ['--unshare-pid', '--unshare-ipc', '--unshare-uts'];
   if (input.support.userNamespace) {
     args.push('--unshare-user');
-    const ids = parseUser(input.user);
     if (ids !== null) args.push('--uid', String(ids.uid), '--gid', String(ids.gid));
-    else if (input.user !== '') notes.push(`user "${input.user}" is not numeric: running as uid 0 of a user namespace`);
   } else {
     notes.push('bubblewrap cannot create user namespaces here: the process keeps the server uid');
   }
