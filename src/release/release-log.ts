@@ -10,6 +10,8 @@ export interface Logged {
 }
 
 const BATCH = 500;
+/** The PostgreSQL advisory lock (transaction-scoped) that lets one server at a time move the outbox. */
+const FLUSH_LOCK = 7070_0007;
 
 /**
  * The release room's outbox. A leaf is written in the same transaction as the change it records, then
@@ -20,27 +22,41 @@ export function createReleaseLog(deps: { database: StoreDatabase; ledger: Ledger
   const { db, dialect } = deps.database;
   let tail: Promise<unknown> = Promise.resolve();
 
+  /**
+   * Appends one batch of queued leaves and records where they landed. Two servers on one PostgreSQL would both
+   * read the same queued rows and append them twice, so there the batch runs in a transaction holding a lock:
+   * the second server reads the queue only once the first has recorded its batch. (SQLite serves one server,
+   * whose flushes already run one after another.) A crash between the append and the record still appends
+   * that batch again at the next flush.
+   */
+  async function flushBatch(ex: Executor): Promise<number> {
+    if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${FLUSH_LOCK})`.execute(ex);
+    const rows = await ex
+      .selectFrom('release_log as l')
+      .leftJoin('release_logged as d', 'd.id', 'l.id')
+      .select(['l.id', 'l.leaf', 'l.digests'])
+      .where('d.id', 'is', null)
+      .orderBy('l.id')
+      .limit(BATCH)
+      .execute();
+    if (rows.length === 0) return 0;
+    const done = await deps.ledger.append(
+      rows.map((r) => ({ body: Buffer.from(r.leaf, 'utf8'), digests: JSON.parse(r.digests) as string[] })),
+    );
+    await ex
+      .insertInto('release_logged')
+      .values(rows.map((r, i) => ({ id: r.id, ledger_index: done[i]!.index })))
+      .execute();
+    return rows.length;
+  }
+
   async function flushOnce(): Promise<number> {
     let appended = 0;
     for (;;) {
-      const rows = await db
-        .selectFrom('release_log as l')
-        .leftJoin('release_logged as d', 'd.id', 'l.id')
-        .select(['l.id', 'l.leaf', 'l.digests'])
-        .where('d.id', 'is', null)
-        .orderBy('l.id')
-        .limit(BATCH)
-        .execute();
-      if (rows.length === 0) return appended;
-      const done = await deps.ledger.append(
-        rows.map((r) => ({ body: Buffer.from(r.leaf, 'utf8'), digests: JSON.parse(r.digests) as string[] })),
-      );
-      await db
-        .insertInto('release_logged')
-        .values(rows.map((r, i) => ({ id: r.id, ledger_index: done[i]!.index })))
-        .execute();
+      const n = dialect === 'postgres' ? await db.transaction().execute(flushBatch) : await flushBatch(db);
+      if (n === 0) return appended;
       await deps.database.durable();
-      appended += rows.length;
+      appended += n;
     }
   }
 
