@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { type FileHandle, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type Clock, type Digest, digestOf } from '../core/index.ts';
@@ -14,6 +13,7 @@ import {
 } from '../oci/index.ts';
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
 import { BuildError } from './build-error.ts';
+import { assertCacheMaxBytes, type CachePruneResult, DEFAULT_CACHE_MAX_BYTES, pruneCache } from './cache-prune.ts';
 import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
 import { createEvidenceCache } from './evidence-cache.ts';
 import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
@@ -31,7 +31,7 @@ import {
   unsignedEvidence,
 } from './referrer-evidence.ts';
 import { createSPDXDocument, SBOM_PREDICATE_TYPE, type SBOMInput } from './sbom.ts';
-import { createSBOMEvidence } from './sbom-evidence.ts';
+import { createSBOMEvidence, type SBOMEvidenceTarget } from './sbom-evidence.ts';
 
 export type { SignedEvidence } from './referrer-evidence.ts';
 
@@ -47,6 +47,11 @@ export interface BuildOptions {
   /** Directory holding fixity.yaml (the source root). */
   dir: string;
   cacheDir: string;
+  /**
+   * After a successful build, least-recently-used cache entries are removed until the cache holds at most
+   * this many bytes (default DEFAULT_CACHE_MAX_BYTES); the entries this build used are kept.
+   */
+  cacheMaxBytes?: number;
   toolVersion: string;
   registry: RegistryClient;
   clock: Clock;
@@ -79,7 +84,8 @@ export type BuildEvent =
   | { kind: 'base'; name: string; digest: string; pinned: 'lock' | 'resolved' }
   | { kind: 'prepare'; line: string }
   | { kind: 'layer'; index: number; files: number; bytesIn: number; bytesOut: number; cached: boolean; done: boolean }
-  | { kind: 'push'; ref: string; what: string; result: string };
+  | { kind: 'push'; ref: string; what: string; result: string }
+  | { kind: 'warning'; message: string };
 
 export interface BuildResult {
   digest: Digest;
@@ -95,11 +101,14 @@ export interface BuildResult {
   sourceTreeDigest: Digest;
   provenance: { digest: Digest; statement: object };
   sbom: { digest: Digest; statement: object };
+  /** The cache pruned after the build; null when that failed (a `warning` event says why). */
+  cache: CachePruneResult | null;
 }
 
 /** fixity.yaml + source → a reproducible OCI image, its provenance and SBOM, pushed and/or laid out. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { dir, cacheDir, toolVersion, registry, clock, compression = 'gzip', signal, onEvent } = options;
+  const cacheMaxBytes = assertCacheMaxBytes(options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   const startedOn = clock.now();
   const root = resolve(dir);
   const spec = await loadBuildSpec(join(root, 'fixity.yaml'));
@@ -129,6 +138,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         });
   // The directory of a --no-cache build's SBOM envelope, removed when the build is over.
   let scratch: string | null = null;
+  // Cache entries this build used or produced (kept when pruning), and the cached blobs it holds open.
+  const used = new Set<string>();
+  const opened: FileHandle[] = [];
   try {
     // A layer reads from the prepared copy only when its `from` is (inside) a declared output.
     const layerRoot = (from: string) =>
@@ -149,7 +161,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       }
       return cache;
     };
-    const memo = useCache ? await openScanMemo(join(cacheDir, 'secrets'), root) : undefined;
+    const memo = useCache ? await openScanMemo(join(cacheDir, 'secrets'), root, { clock }) : undefined;
+    if (memo !== undefined) used.add(memo.file);
     const scanner = createSecretScanner({ allow: spec.secrets?.allow ?? [], signal, clean: memo });
     // Files read to hash them are scanned from the same bytes; the scanner reads only what is left.
     const onContent = (entry: FileEntry, content: Buffer) =>
@@ -173,7 +186,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ),
       );
     }
-    for (const cache of digestCaches.values()) await (await cache).save();
+    for (const pending of digestCaches.values()) {
+      const cache = await pending;
+      used.add(cache.file);
+      await cache.save();
+    }
     const files = collected.flat().filter((e) => e.type === 'file' && e.source !== null);
     const findings = await scanner.finish(
       files.map((f) => ({ path: f.path, source: f.source!, size: f.size, digest: f.digest })),
@@ -189,7 +206,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       );
     }
 
-    const cache = createLayerCache(join(cacheDir, 'layers'));
+    const cache = createLayerCache(join(cacheDir, 'layers'), { clock });
     const layerKeys = collected.map((entries) =>
       cache.key({
         entries: entries as unknown as Array<Record<string, unknown>>,
@@ -198,7 +215,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         toolVersion,
       }),
     );
-    const layers = await Promise.all(
+    for (const key of layerKeys) used.add(cache.entry(key));
+    const settled = await Promise.allSettled(
       collected.map(async (entries, index) => {
         const key = layerKeys[index]!;
         const hit = options.noCache ? null : await cache.get(key);
@@ -242,6 +260,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         return { ...made, cached: false };
       }),
     );
+    // Every layer settled first, so no blob opened after the failure of another is left unclosed.
+    for (const r of settled) if (r.status === 'fulfilled') opened.push(r.value.file);
+    const layers = settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
 
     const inputs = {
       spec,
@@ -300,21 +324,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (options.attest === undefined) {
       // Unsigned, the SBOM envelope is streamed to a file, or reused when every input of it is unchanged: the
       // layer keys name every packaged path and content, and the image digest everything else in the image.
-      const store = createEvidenceCache(join(cacheDir, 'evidence'));
+      const store = createEvidenceCache(join(cacheDir, 'evidence'), { clock });
       // Layer keys leave out the SHA-1s (the layer's bytes follow from the SHA-256s); the SBOM lists them.
       const sha1s = createHash('sha256');
       for (const entries of collected) for (const e of entries) if (e.sha1 !== null) sha1s.update(e.sha1);
       const key = [spec.name, spec.version, digest, info.sourceDateEpoch, toolVersion, layerKeys, sha1s.digest('hex')];
       // --no-cache writes nothing under the cache directory: its envelope goes to a temporary directory.
       if (!useCache) scratch = await mkdtemp(join(tmpdir(), 'fixity-sbom-'));
-      const sbom = await createSBOMEvidence({
-        subject,
-        input: sbomInput,
-        target:
-          scratch === null
-            ? { kind: 'cache', store, key: await store.key(key) }
-            : { kind: 'file', path: join(scratch, 'envelope') },
-      });
+      const target: SBOMEvidenceTarget =
+        scratch === null
+          ? { kind: 'cache', store, key: await store.key(key) }
+          : { kind: 'file', path: join(scratch, 'envelope') };
+      if (target.kind === 'cache') used.add(store.entry(target.key));
+      const sbom = await createSBOMEvidence({ subject, input: sbomInput, target });
+      opened.push(sbom.blob.file);
       sbomStatement = sbom.statement;
       evidence = [
         referrerArtifact(
@@ -351,7 +374,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...layers.map((l) => ({
         digest: l.digest,
         size: l.size,
-        open: () => createReadStream(l.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>,
+        open: () => l.file.createReadStream({ start: 0, autoClose: false, highWaterMark: 1 << 20 }),
       })),
     ];
     const refs: string[] = [];
@@ -399,6 +422,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (options.ociLayout !== undefined) await writeImageLayout(options.ociLayout, image);
       if (options.ociArchive !== undefined) await writeImageArchive(options.ociArchive, image);
     }
+    let pruned: CachePruneResult | null = null;
+    try {
+      pruned = await pruneCache(cacheDir, { maxBytes: cacheMaxBytes, keep: used, clock });
+    } catch (err) {
+      // The image is built: a cache that cannot be pruned is worth a warning, not a failed build.
+      onEvent?.({ kind: 'warning', message: `Cannot prune the build cache in ${cacheDir}: ${(err as Error).message}` });
+    }
     return {
       digest,
       mediaType: MEDIA_TYPES.imageManifest,
@@ -409,7 +439,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       config: { digest: digestOf(config), size: config.byteLength },
       layers: [
         ...(base?.layers ?? []).map((l) => ({ ...l, cached: true, from: base!.name })),
-        ...layers.map(({ path: _p, uncompressedSize: _u, ...l }) => ({ ...l, from: null })),
+        ...layers.map(({ file: _f, uncompressedSize: _u, ...l }) => ({ ...l, from: null })),
       ],
       sourceDateEpoch: info.sourceDateEpoch,
       epochFrom: info.epochFrom,
@@ -421,8 +451,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           return sbomStatement();
         },
       },
+      cache: pruned,
     };
   } finally {
+    await Promise.all(opened.map((file) => file.close()));
     if (scratch !== null) await rm(scratch, { recursive: true, force: true });
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }

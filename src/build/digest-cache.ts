@@ -11,12 +11,14 @@
  * - One file per layer source root (`<dir>/<sha256 of root>.json`), paths stored relative to it. A build saves
  *   only the entries it used, so deleted files drop out, and writes nothing when it used all as they were.
  * - The file is replaced atomically (temporary file and rename); one that cannot be read or parsed, or has
- *   another version or root, is ignored, never trusted in part. Version 2 added the SHA-1: a version 1 file
+ *   another version or root, is ignored, never trusted in part. Opening and saving set its mtime from the
+ *   clock: that is when a build last used it, for pruning (cache-entry.ts). Version 2 added the SHA-1: a version 1 file
  *   has none, so it is ignored and the next build hashes everything once.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Clock, digestOf } from '../core/index.ts';
+import { touchCacheEntry } from './cache-entry.ts';
 import type { FileStamp } from './source-file.ts';
 import { writeFileAtomic } from './write-file-atomic.ts';
 
@@ -38,6 +40,8 @@ export interface DigestCache {
 
 /** A DigestCache kept in a file; `save()` writes what this build used. */
 export interface FileDigestCache extends DigestCache {
+  /** The cache entry (what a build used, kept from pruning). */
+  readonly file: string;
   save(): Promise<void>;
   /** Lookups answered from the cache (files not read) and not (files hashed), since opening. */
   counts(): { hits: number; misses: number };
@@ -56,12 +60,14 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
   const openedAt = options.clock.now().getTime();
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const { known, trustBeforeNs } = await load(file, root);
+  await touchCacheEntry(file, options.clock);
   const keyOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
   const used = new Map<string, Row>();
   let hits = 0;
   let misses = 0;
   let changed = false;
   return {
+    file,
     get(path, stamp) {
       const key = keyOf(path);
       const row = known.get(key);
@@ -102,6 +108,7 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
           yield `${text}]}`;
         })(),
       );
+      await touchCacheEntry(file, options.clock);
     },
     counts: () => ({ hits, misses }),
   };

@@ -2,20 +2,26 @@
  * Evidence blobs (the SBOM's DSSE envelope) kept by a key over everything that decides their bytes, so a
  * rebuild of unchanged inputs reuses the file instead of regenerating a document that lists every packaged
  * file (~62 MB for 90k files). The key covers the caller's inputs, a format version and the source of the
- * modules that write the evidence, so a change to any of them starts afresh. Entries are published atomically
- * (a fresh directory renamed into place); one whose blob is missing or has another size is a miss.
+ * modules that write the evidence, so a change to any of them starts afresh. Each entry is a directory
+ * (`blob`, `blob.json`) published and removed whole (cache-entry.ts); one whose blob is missing or has
+ * another size is a miss. Its mtime records when a build last used it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJSON, type Digest, digestOf } from '../core/index.ts';
+import { type Clock, canonicalJSON, type Digest, digestOf } from '../core/index.ts';
+import { publishCacheEntry, touchCacheEntry } from './cache-entry.ts';
 
-/** A cached evidence blob: its digest and size, and the file holding it. */
+/** A cached evidence blob: its digest and size, the file holding it, and that file open. */
 export interface EvidenceBlob {
   digest: Digest;
   size: number;
   path: string;
+  /** Stays readable even if a concurrent prune removes the entry; the caller closes it. */
+  file: FileHandle;
 }
+
+type BlobMeta = Pick<EvidenceBlob, 'digest' | 'size'>;
 
 const VERSION = 1;
 const WRITERS = [
@@ -37,7 +43,8 @@ const WRITERS = [
 let writersDigest: Promise<string> | undefined;
 
 /** Evidence blobs under `dir`, one directory per key. */
-export function createEvidenceCache(dir: string) {
+export function createEvidenceCache(dir: string, options: { clock: Clock }) {
+  const { clock } = options;
   return {
     /** The key of evidence made from `inputs` (any JSON value) by this code. */
     async key(inputs: unknown): Promise<string> {
@@ -46,27 +53,41 @@ export function createEvidenceCache(dir: string) {
       );
       return digestOf(canonicalJSON([VERSION, await writersDigest, inputs])).slice('sha256:'.length);
     },
+    /** The directory of the entry under `key` (what a build used, kept from pruning). */
+    entry: (key: string) => join(dir, key),
+    /** The blob under `key`, or null when there is none whole (missing, half-removed, or another size). */
     async get(key: string): Promise<EvidenceBlob | null> {
+      const entry = join(dir, key);
+      const path = join(entry, 'blob');
+      let file: FileHandle | undefined;
       try {
-        const meta = JSON.parse(await readFile(join(dir, key, 'blob.json'), 'utf8')) as Omit<EvidenceBlob, 'path'>;
-        const path = join(dir, key, 'blob');
-        if ((await stat(path)).size !== meta.size) return null;
-        return { digest: meta.digest, size: meta.size, path };
+        file = await open(path, 'r');
+        const meta = JSON.parse(await readFile(join(entry, 'blob.json'), 'utf8')) as BlobMeta;
+        if ((await file.stat()).size === meta.size) {
+          await touchCacheEntry(entry, clock);
+          return { digest: meta.digest, size: meta.size, path, file };
+        }
       } catch {
-        return null;
+        // missing, or removed between the two reads: a miss
       }
+      await file?.close();
+      return null;
     },
     /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
-    async put(key: string, make: (path: string) => Promise<Omit<EvidenceBlob, 'path'>>): Promise<EvidenceBlob> {
+    async put(key: string, make: (path: string) => Promise<BlobMeta>): Promise<EvidenceBlob> {
+      const entry = join(dir, key);
       const tmp = join(dir, `${key}.${randomBytes(4).toString('hex')}.tmp`);
       await mkdir(tmp, { recursive: true });
+      let file: FileHandle | undefined;
       try {
         const { digest, size } = await make(join(tmp, 'blob'));
         await writeFile(join(tmp, 'blob.json'), JSON.stringify({ digest, size }));
-        await rm(join(dir, key), { recursive: true, force: true });
-        await rename(tmp, join(dir, key));
-        return { digest, size, path: join(dir, key, 'blob') };
+        file = await open(join(tmp, 'blob'), 'r');
+        await publishCacheEntry(tmp, entry);
+        await touchCacheEntry(entry, clock);
+        return { digest, size, path: join(entry, 'blob'), file };
       } catch (err) {
+        await file?.close();
         await rm(tmp, { recursive: true, force: true });
         throw err;
       }

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { canonicalBytes, type Digest, digestOf } from '../core/index.ts';
 import { EMPTY_DESCRIPTOR, type LayoutBlob, MEDIA_TYPES } from '../oci/index.ts';
 import type { EvidenceBlob } from './evidence-cache.ts';
@@ -46,13 +45,14 @@ export function unsignedEvidence(statement: object, predicateType: string): Evid
   });
 }
 
-// An unsigned attestation whose DSSE envelope was written to a file.
+// An unsigned attestation whose DSSE envelope was written to a file, read through its open handle (the file
+// may be pruned from the cache meanwhile).
 export function fileEvidence(blob: EvidenceBlob, predicateType: string): Evidence {
   return {
     layer: {
       digest: blob.digest,
       size: blob.size,
-      open: () => createReadStream(blob.path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>,
+      open: () => blob.file.createReadStream({ start: 0, autoClose: false, highWaterMark: 1 << 20 }),
     },
     mediaType: DSSE_MEDIA_TYPE,
     artifactType: ATTESTATION_ARTIFACT,

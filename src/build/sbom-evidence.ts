@@ -4,6 +4,7 @@
  * when someone asks for it, from the rows already planned or else from the envelope file.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { EvidenceBlob, EvidenceCache } from './evidence-cache.ts';
 import type { InTotoStatement, StatementSubject } from './in-toto-statement.ts';
 import { createSBOMStatement } from './provenance.ts';
@@ -12,8 +13,12 @@ import { writeSBOMEnvelope } from './sbom-envelope.ts';
 import type { SPDXDocument } from './spdx-document.ts';
 
 export interface SBOMEvidence {
+  /** The envelope, its file open; the caller closes it. */
   blob: EvidenceBlob;
-  /** The in-toto statement the envelope carries, built on demand (tens of MB for a large image). */
+  /**
+   * The in-toto statement the envelope carries, built on demand (tens of MB for a large image). A cached
+   * envelope is read back by its path, so ask before the build's cache entry can be pruned.
+   */
   statement(): InTotoStatement<SPDXDocument>;
 }
 
@@ -37,7 +42,7 @@ export async function createSBOMEvidence(options: {
       blob = await target.store.put(target.key, write);
       break;
     case 'file':
-      blob = { ...(await write(target.path)), path: target.path };
+      blob = { ...(await write(target.path)), path: target.path, file: await open(target.path, 'r') };
       break;
   }
   return { blob, statement: () => createSBOMStatement(subject, expandSPDXPlan(plan)) };

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { systemClock } from '../core/index.ts';
 import { openScanMemo } from './scan-memo.ts';
 
 const dirs: string[] = [];
@@ -20,34 +21,34 @@ const KEY_B = `sha256:${'b'.repeat(64)}+assignment`;
 describe('openScanMemo()', () => {
   test('openScanMemo() knows the keys a build added, for the same source root only', async () => {
     const dir = tempDir();
-    const first = await openScanMemo(dir, '/src/app');
+    const first = await openScanMemo(dir, '/src/app', { clock: systemClock });
     assert.equal(first.has(KEY_A), false);
     first.add(KEY_A);
     first.add(KEY_B);
     await first.save();
-    const second = await openScanMemo(dir, '/src/app');
+    const second = await openScanMemo(dir, '/src/app', { clock: systemClock });
     assert.equal(second.has(KEY_A), true);
     assert.equal(second.has(KEY_B), true);
     assert.deepEqual(second.counts(), { hits: 2, misses: 0 });
-    assert.equal((await openScanMemo(dir, '/src/other')).has(KEY_A), false);
+    assert.equal((await openScanMemo(dir, '/src/other', { clock: systemClock })).has(KEY_A), false);
   });
 
   test('openScanMemo() forgets keys a build did not use, and ignores a corrupt file', async () => {
     const dir = tempDir();
-    const first = await openScanMemo(dir, '/src/app');
+    const first = await openScanMemo(dir, '/src/app', { clock: systemClock });
     first.add(KEY_A);
     first.add(KEY_B);
     await first.save();
-    const second = await openScanMemo(dir, '/src/app');
+    const second = await openScanMemo(dir, '/src/app', { clock: systemClock });
     second.has(KEY_A);
     await second.save();
-    const third = await openScanMemo(dir, '/src/app');
+    const third = await openScanMemo(dir, '/src/app', { clock: systemClock });
     assert.equal(third.has(KEY_B), false);
     assert.equal(third.has(KEY_A), true);
     const [file] = readdirSync(dir);
     for (const bad of ['{', '[]', '{"version":1,"clean":[1]}', '{"version":2,"clean":[]}']) {
       writeFileSync(join(dir, file!), bad);
-      assert.equal((await openScanMemo(dir, '/src/app')).has(KEY_A), false, bad);
+      assert.equal((await openScanMemo(dir, '/src/app', { clock: systemClock })).has(KEY_A), false, bad);
     }
   });
 });

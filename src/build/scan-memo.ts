@@ -3,15 +3,19 @@
  * to scan them again. Keys name content by digest (see `cleanKey` in secret-scan.ts), and the file is named by
  * the source root and the scanner's own code: any change to the rules or the scanning starts a fresh memo.
  * A build saves only the keys it used (nothing when those are all it knew). The file is replaced atomically;
- * one that cannot be read or parsed is ignored.
+ * one that cannot be read or parsed is ignored. Opening and saving set its mtime from the clock: that is when
+ * a build last used it, for pruning (cache-entry.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestOf } from '../core/index.ts';
+import { type Clock, digestOf } from '../core/index.ts';
+import { touchCacheEntry } from './cache-entry.ts';
 import type { CleanContents } from './secret-scan.ts';
 import { writeFileAtomic } from './write-file-atomic.ts';
 
 export interface ScanMemo extends CleanContents {
+  /** The cache entry (what a build used, kept from pruning). */
+  readonly file: string;
   save(): Promise<void>;
   /** Files skipped as known clean, and files scanned, since opening. */
   counts(): { hits: number; misses: number };
@@ -21,15 +25,17 @@ const VERSION = 1;
 const SCANNER = ['./secret-scan.ts', './secret-rules.ts'].map((p) => new URL(p, import.meta.url));
 
 /** Opens the memo of the build whose source is `root`, under `dir`. */
-export async function openScanMemo(dir: string, root: string): Promise<ScanMemo> {
+export async function openScanMemo(dir: string, root: string, options: { clock: Clock }): Promise<ScanMemo> {
   const code = await Promise.all(SCANNER.map((url) => readFile(url, 'utf8')));
   const file = join(dir, `${digestOf(JSON.stringify([VERSION, root, ...code])).slice('sha256:'.length)}.json`);
   const known = await load(file);
+  await touchCacheEntry(file, options.clock);
   const used = new Set<string>();
   let hits = 0;
   let misses = 0;
   let added = false;
   return {
+    file,
     has(key) {
       if (!known.has(key)) {
         misses++;
@@ -46,6 +52,7 @@ export async function openScanMemo(dir: string, root: string): Promise<ScanMemo>
     async save() {
       if (!added && used.size === known.size) return;
       await writeFileAtomic(file, JSON.stringify({ version: VERSION, clean: [...used] }));
+      await touchCacheEntry(file, options.clock);
     },
     counts: () => ({ hits, misses }),
   };

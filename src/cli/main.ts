@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../main.ts';
 import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
+import { addCacheCommands } from './commands/cache.ts';
 import { addDeployCommands } from './commands/deploy.ts';
 import { runDown } from './commands/down.ts';
 import { addGcCommand } from './commands/gc.ts';
@@ -53,6 +54,7 @@ program
   .action(async () => runDown(globals()));
 
 addBuildCommand(program, globals);
+addCacheCommands(program, globals);
 addInspectCommand(program, globals);
 addKeyCommands(program, globals);
 addSignCommands(program, globals);

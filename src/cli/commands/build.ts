@@ -1,16 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { CachePruneResult } from '../../build/cache-prune.ts';
 import { systemClock } from '../../core/index.ts';
 import { VERSION } from '../../main.ts';
 import { createRegistryClient, parseReference } from '../../oci/index.ts';
 import { evidenceAttestor, loadSigner, type RecordSignatures } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
-import { EXIT, emit, type GlobalOptions } from '../output.ts';
+import { EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { registryCredentials } from '../registry-credentials.ts';
+import { buildCacheDir, buildCacheMaxBytes } from './cache.ts';
 import { ledgerRecorder } from './sign.ts';
 
 interface BuildFlags {
@@ -19,6 +19,7 @@ interface BuildFlags {
   ociArchive?: string;
   compression?: string;
   cache?: boolean;
+  cacheMax?: string;
   updateBase?: boolean;
   check?: boolean;
   key?: string;
@@ -35,6 +36,10 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
     .option('--oci-archive <file>', 'also write the layout as one tar file (skopeo oci-archive:FILE)')
     .option('--compression <kind>', 'gzip or zstd', 'gzip')
     .option('--no-cache', 'rebuild every layer, and hash and scan every file again')
+    .option(
+      '--cache-max <size>',
+      'then prune the cache to this size, least recently used first (env FIXITY_CACHE_MAX; default 10GiB)',
+    )
     .option('--update-base', 're-resolve the base image tag and re-pin it in fixity.lock')
     .option(
       '--key <file>',
@@ -47,11 +52,20 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  fixity build examples/hello --push localhost:7070/hello:1.0.0\n  fixity build . --oci-layout ./out --json',
+      [
+        '',
+        'The cache lives in $XDG_CACHE_HOME/fixity (else ~/.cache/fixity); see fixity cache du and fixity cache prune.',
+        '',
+        'Examples:',
+        '  fixity build examples/hello --push localhost:7070/hello:1.0.0',
+        '  fixity build . --oci-layout ./out --json',
+        '  fixity build . --cache-max 2GiB',
+      ].join('\n'),
     )
     .action(async (dir: string, flags: BuildFlags) => {
       const g = globals();
       if (flags.check) return runCheck(dir, g);
+      const cacheMaxBytes = buildCacheMaxBytes(flags.cacheMax);
       const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
       const keyFile = flags.key ?? process.env.FIXITY_BUILDER_KEY;
@@ -65,7 +79,8 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
       const { build } = await import('../../build/build.ts');
       const result = await build({
         dir,
-        cacheDir: join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fixity'),
+        cacheDir: buildCacheDir(),
+        cacheMaxBytes,
         toolVersion: VERSION,
         registry,
         clock: systemClock,
@@ -84,6 +99,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
               `layer ${e.index}  ${e.cached ? 'cached' : e.done ? 'done  ' : '…     '}  ${e.files} files  ${progress.bytes(e.bytesIn)} → ${progress.bytes(e.bytesOut)}`,
             );
           } else if (e.kind === 'push') progress.set(`push:${e.ref}`, `push ${e.ref}: ${e.what} ${e.result}`);
+          else if (e.kind === 'warning') process.stderr.write(`warning: ${e.message}\n`);
           else if (e.kind === 'source' && g.json !== true) {
             process.stderr.write(
               `source date ${e.info.sourceDateEpoch} (${e.info.epochFrom})${e.info.revision ? ` at ${e.info.revision.slice(0, 12)}` : ''}\n`,
@@ -92,6 +108,13 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
         },
       });
       progress.done();
+      if (result.cache !== null && result.cache.bytesAfter > result.cache.maxBytes && g.json !== true) {
+        process.stderr.write(
+          `warning: the build cache holds ${formatBytes(result.cache.bytesAfter)}, over its ${formatBytes(result.cache.maxBytes)} limit: ` +
+            'entries this build used and writes of running builds are never pruned\n' +
+            '  fix: raise --cache-max (or FIXITY_CACHE_MAX)\n',
+        );
+      }
       emit(
         g,
         'Build',
@@ -106,6 +129,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
           epochFrom: result.epochFrom,
           provenance: result.provenance.digest,
           sbom: result.sbom.digest,
+          cache: result.cache,
         },
         () =>
           [
@@ -116,9 +140,21 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
             ),
             ...result.refs.map((r) => `  pushed ${r}`),
             `  provenance ${result.provenance.digest.slice(0, 19)}…  sbom ${result.sbom.digest.slice(0, 19)}…`,
+            ...prunedLine(result.cache),
           ].join('\n'),
       );
     });
+}
+
+// Said only when the build's prune removed something: how much, and what the cache holds now.
+function prunedLine(cache: CachePruneResult | null): string[] {
+  const entries = cache === null ? 0 : cache.removed.reduce((n, k) => n + k.entries, 0);
+  if (cache === null || entries === 0) return [];
+  const bytes = cache.removed.reduce((n, k) => n + k.bytes, 0);
+  return [
+    `  cache pruned: ${entries} least recently used ${entries === 1 ? 'entry' : 'entries'} (${formatBytes(bytes)}), ` +
+      `${formatBytes(cache.bytesAfter)} kept of ${formatBytes(cache.maxBytes)}`,
+  ];
 }
 
 // `fixity build --check`: the same source built twice under different conditions must give one digest.
