@@ -16,7 +16,8 @@ import { ensureTree } from './build-lib/tree.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const workDir = join(repoRoot, 'bench', '.work', 'build');
-const CLI = [process.execPath, join(repoRoot, 'src', 'cli', 'main.ts')];
+// What `npx fixity` runs: the launcher, which starts the CLI with the flags a build wants.
+const CLI = [process.execPath, join(repoRoot, 'bin', 'fixity.js')];
 const TAR = 'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c node_modules';
 
 const log = (message: string): void => {

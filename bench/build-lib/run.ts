@@ -15,8 +15,10 @@ export interface Run {
 const TIME = '/usr/bin/time';
 
 /**
- * Runs `command` (argv, or a shell line) with `env` added. Peak memory comes from GNU time's getrusage
- * (`%M`, the exact high-water mark), else from polling /proc/<pid>/status VmHWM every 20 ms.
+ * Runs `command` (argv, or a shell line) with `env` added. Peak memory is that of the largest process of the
+ * tree (the CLI behind `bin/fixity.js`, the compressor of a pipeline): GNU time's getrusage (`%M`, the exact
+ * high-water mark over the command and its descendants), else polling VmHWM of each process in the tree every
+ * 20 ms.
  */
 export async function run(command: string[] | string, env: Record<string, string> = {}): Promise<Run> {
   const argv = typeof command === 'string' ? ['sh', '-c', command] : command;
@@ -40,9 +42,8 @@ export async function run(command: string[] | string, env: Record<string, string
   const poll = useTime
     ? null
     : setInterval(() => {
-        readFile(`/proc/${child.pid}/status`, 'utf8')
-          .then((status) => {
-            const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        treeHighWaterKiB(child.pid ?? 0)
+          .then((kib) => {
             polledKiB = Math.max(polledKiB, kib);
           })
           .catch(() => {});
@@ -61,6 +62,15 @@ export async function run(command: string[] | string, env: Record<string, string
     await rm(timeFile, { force: true });
   }
   return { seconds, peakMiB, stdout };
+}
+
+/** The largest VmHWM among `pid` and its descendants (0 for processes already gone). */
+async function treeHighWaterKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  let kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  for (const child of children.split(' ').filter(Boolean)) kib = Math.max(kib, await treeHighWaterKiB(Number(child)));
+  return kib;
 }
 
 /** True when `name` is on PATH. */
