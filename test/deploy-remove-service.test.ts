@@ -4,13 +4,12 @@
 // no request meanwhile.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testDatabases } from './support/databases.ts';
-import { type CLIResult, ROOT, type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
-
-const PIPELINE = 'name: hello\nstages:\n  - name: build\n  - name: staging\n    from: [build]\n';
+import { json, load, type StagedHello, sleep, stageHello } from './support/deploy-kit.ts';
+import type { ServerProcess } from './support/server-process.ts';
 
 interface ServiceView {
   service: string;
@@ -22,13 +21,6 @@ interface ServiceView {
 interface StatusView {
   services: ServiceView[];
 }
-
-function json<T = Record<string, unknown>>(r: CLIResult, what: string): T {
-  assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function service(name: string, greeting: string): string {
   return `  - name: ${name}
@@ -46,31 +38,6 @@ function environment(digest: string, services: string[]): string {
     'DIGEST',
     digest,
   );
-}
-
-/** Clients looping GETs through a router; every status is kept (0 for a failed connection). */
-function load(url: string, clients = 4) {
-  const statuses: number[] = [];
-  let running = true;
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) {
-      try {
-        const res = await fetch(url);
-        await res.arrayBuffer();
-        statuses.push(res.status);
-      } catch {
-        statuses.push(0);
-      }
-      await sleep(5);
-    }
-  });
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return statuses;
-    },
-  };
 }
 
 /** Whether a TCP connection to the router's port is refused (nothing listens there any more). */
@@ -91,35 +58,16 @@ async function pidsOf(dataDir: string, id: string): Promise<number[]> {
   return [record.status.pid, ...(record.sandboxInit === null ? [] : [record.sandboxInit])];
 }
 
-/** Instance processes outlive a killed server by design; a test must not leave any behind. */
-async function killInstances(dataDir: string): Promise<void> {
-  for (const pid of await readdir('/proc').catch(() => [])) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dataDir)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {}
-    }
-  }
-}
-
 for (const makeDatabase of await testDatabases()) {
   const database = await makeDatabase();
   describe(`removing a service from an environment (${database.name})`, { timeout: 300_000 }, () => {
+    let staged: StagedHello;
     let server: ServerProcess;
-    let dir: string;
     let digest: string;
-    const cli = (args: string[]) => server.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });
+    const cli = (args: string[]) => staged.cli(args);
     const status = async (): Promise<StatusView> =>
       json<StatusView>(await cli(['rollout', 'status', 'staging', '--json']), 'status');
-    const apply = async (yaml: string) => {
-      await writeFile(join(dir, 'env.yaml'), yaml);
-      return json<{ digest: string; version: number }>(
-        await cli(['env', 'apply', join(dir, 'env.yaml'), '--json']),
-        'env apply',
-      );
-    };
+    const apply = (yaml: string) => staged.apply<{ digest: string; version: number }>(yaml);
     /** Polls until `check` holds, or fails with `what` and the server's recent logs. */
     async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
       const deadline = Date.now() + ms;
@@ -131,23 +79,10 @@ for (const makeDatabase of await testDatabases()) {
     }
 
     before(async () => {
-      server = await startServerProcess({ database });
-      dir = await tempDir('fixity-remove-');
-      digest = json<{ digest: string }>(
-        await cli(['build', join(ROOT, 'examples/hello'), '--push', `${server.host}/hello:1.0.0`, '--json']),
-        'build',
-      ).digest;
-      await writeFile(join(dir, 'pipeline.yaml'), PIPELINE);
-      json(await cli(['pipeline', 'apply', join(dir, 'pipeline.yaml'), '--json']), 'pipeline apply');
-      json(await cli(['promote', `${server.host}/hello@${digest}`, '--to', 'build', '--json']), 'promote build');
-      json(await cli(['promote', `${server.host}/hello@${digest}`, '--to', 'staging', '--json']), 'promote staging');
+      staged = await stageHello(database, 'fixity-remove-');
+      ({ server, digest } = staged);
     });
-    after(async () => {
-      if (server?.running) await server.stop().catch(() => undefined);
-      if (server !== undefined) await killInstances(server.dataDir);
-      if (server === undefined) await database.cleanup();
-      else await server.cleanup();
-    });
+    after(() => (staged === undefined ? database.cleanup() : staged.close()));
 
     test('a service dropped from the spec is drained, stopped, its router closed and forgotten', async () => {
       await apply(environment(digest, [service('hello', 'kept'), service('bye', 'removed')]));
@@ -178,7 +113,7 @@ for (const makeDatabase of await testDatabases()) {
         await until('the removed router refuses connections', () => refused(gone.url as string));
         await sleep(500); // the kept service keeps serving after the removal, too
       } finally {
-        statuses = await traffic.stop();
+        statuses = (await traffic.stop()).map((r) => r.status);
       }
 
       // (a) the port is released: a connection is refused, not answered with a 503

@@ -8,17 +8,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testDatabases } from '../support/databases.ts';
-import { type CLIResult, ROOT, type ServerProcess, startServerProcess, tempDir } from '../support/server-process.ts';
+import { json, load, type StagedHello, sleep, stageHello } from '../support/deploy-kit.ts';
+import type { ServerProcess } from '../support/server-process.ts';
 import { makeImage, pushImage } from './registry-client.ts';
-
-const PIPELINE = 'name: hello\nstages:\n  - name: build\n  - name: staging\n    from: [build]\n';
-
-function json<T = Record<string, unknown>>(r: CLIResult, what: string): T {
-  assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface ServiceView {
   url: string | null;
@@ -65,58 +57,18 @@ const CANARY = `      canary:
           - setWeight: 33
           - analysis: { intervalMs: 1500, count: 2, failureLimit: 0, minRequests: 30, thresholds: { successRate: 0.95 }, compare: false }`;
 
-/** Clients looping GETs through the router; every answer is kept with the release that served it. */
-function load(url: string, clients = 4) {
-  const results: Array<{ status: number; release: string | null }> = [];
-  let running = true;
-  const loops = Array.from({ length: clients }, async () => {
-    while (running) {
-      try {
-        const res = await fetch(url);
-        await res.arrayBuffer();
-        results.push({ status: res.status, release: res.headers.get('x-fixity-release') });
-      } catch {
-        results.push({ status: 0, release: null });
-      }
-      await sleep(5);
-    }
-  });
-  return {
-    results,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return results;
-    },
-  };
-}
-
-/** Instance processes outlive a killed server by design; a test must not leave any behind. */
-async function killInstances(dataDir: string): Promise<void> {
-  for (const pid of await readdir('/proc').catch(() => [])) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dataDir)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {}
-    }
-  }
-}
-
 for (const makeDatabase of await testDatabases()) {
   const database = await makeDatabase();
   describe(`deployments on the local runtime (${database.name})`, { timeout: 600_000 }, () => {
+    let staged: StagedHello;
     let server: ServerProcess;
-    let dir: string;
     let digest: string;
-    const cli = (args: string[]) => server.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });
+    const cli = (args: string[]) => staged.cli(args);
     const status = async (): Promise<ServiceView> =>
       json<{ services: ServiceView[] }>(await cli(['rollout', 'status', 'staging', 'hello', '--json']), 'status')
         .services[0] as ServiceView;
     const apply = async (yaml: string) => {
-      await writeFile(join(dir, 'env.yaml'), yaml);
-      json(await cli(['env', 'apply', join(dir, 'env.yaml'), '--json']), 'env apply');
+      await staged.apply(yaml);
     };
     /** Polls until `check` holds (or fails the test with the last status after `ms`). */
     async function until(what: string, check: (s: ServiceView) => boolean, ms = 60_000): Promise<ServiceView> {
@@ -133,23 +85,10 @@ for (const makeDatabase of await testDatabases()) {
     }
 
     before(async () => {
-      server = await startServerProcess({ database });
-      dir = await tempDir('fixity-deploy-');
-      digest = json<{ digest: string }>(
-        await cli(['build', join(ROOT, 'examples/hello'), '--push', `${server.host}/hello:1.0.0`, '--json']),
-        'build',
-      ).digest;
-      await writeFile(join(dir, 'pipeline.yaml'), PIPELINE);
-      json(await cli(['pipeline', 'apply', join(dir, 'pipeline.yaml'), '--json']), 'pipeline apply');
-      json(await cli(['promote', `${server.host}/hello@${digest}`, '--to', 'build', '--json']), 'promote build');
-      json(await cli(['promote', `${server.host}/hello@${digest}`, '--to', 'staging', '--json']), 'promote staging');
+      staged = await stageHello(database, 'fixity-deploy-');
+      ({ server, digest } = staged);
     });
-    after(async () => {
-      if (server?.running) await server.stop().catch(() => undefined);
-      if (server !== undefined) await killInstances(server.dataDir);
-      if (server === undefined) await database.cleanup();
-      else await server.cleanup();
-    });
+    after(() => (staged === undefined ? database.cleanup() : staged.close()));
 
     test('a digest never promoted to the stage is refused with exit 3', async () => {
       const other = makeImage('deploy-unpromoted');
