@@ -1,5 +1,5 @@
 import type { Digest } from '../core/index.ts';
-import type { Executor } from '../store/index.ts';
+import type { Database, Executor } from '../store/index.ts';
 import type { EnvironmentSpec } from './environment-spec.ts';
 import type { RolloutState } from './strategy.ts';
 
@@ -78,14 +78,7 @@ const toRollout = (r: RolloutRow): RolloutRecord => ({
   updatedAt: r.updated_at,
 });
 
-type ServiceRow = {
-  environment: string;
-  service: string;
-  current_release: string | null;
-  previous_release: string | null;
-  rollout_id: string | null;
-  router_port: number | null;
-};
+type ServiceRow = Omit<Database['deploy_services'], 'updated_at'>;
 
 const toService = (r: ServiceRow): ServiceRecord => ({
   environment: r.environment,
