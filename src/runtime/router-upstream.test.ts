@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { A, agent, at, backend, call, open, router } from './router-kit.ts';
@@ -185,6 +185,22 @@ describe('router upstream', () => {
     const before = closed;
     await sleep(400);
     assert.equal(closed, before + 1, 'the idle connection was closed');
+  });
+
+  test('router close() does not wait on a client that sent half a request', async () => {
+    const b = await backend();
+    const r = await router();
+    await r.update({ backends: [at('a-1', A, b.port)], weights: { [A]: 100 } });
+    const url = new URL(r.url);
+    const stuck = connect(Number(url.port), url.hostname);
+    await new Promise((resolve) => stuck.once('connect', resolve));
+    stuck.write('GET / HTTP/1.1\r\nHost: x\r\n'); // the head never ends
+    stuck.on('error', () => undefined);
+    const started = performance.now();
+    await r.close();
+    const took = performance.now() - started;
+    stuck.destroy();
+    assert.ok(took >= 4_000 && took < 8_000, `closed after ${took.toFixed(0)} ms`);
   });
 
   test('router does not send a request on a connection the backend is about to close', async () => {

@@ -80,6 +80,8 @@ export type RouterErrorCode =
 const WINDOW_CAPACITY = 50_000;
 /** Recorders of releases no longer routed are kept for late analysis, up to this many in all. */
 const MAX_RECORDERS = 32;
+/** How long `close` lets open client connections finish before it cuts them. */
+const CLOSE_GRACE_MS = 5_000;
 /** Idle connections kept per backend. */
 const MAX_FREE_CONNECTIONS = 256;
 
@@ -449,7 +451,13 @@ export function createRouter(options: RouterOptions): Router {
     async close() {
       await new Promise<void>((resolve) => {
         if (!server.listening) return resolve();
-        server.close(() => resolve());
+        // Requests in flight get a grace period; a connection that stays open past it (a client that sent half
+        // a request, or keeps one streaming) is cut, so closing a router never waits on a client.
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       for (const b of backends.values()) b.pool.destroy();
