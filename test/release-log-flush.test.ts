@@ -63,6 +63,26 @@ for (const makeDatabase of await testDatabases()) {
       await assertOnce(server, log, ids, before);
     });
 
+    test('a flush cut short between its append and its record appends nothing twice after a restart', async () => {
+      const server = opened[0]!;
+      const before = await leafCount(server);
+      const crashed = createReleaseLog({ database: server.store, ledger: server.ledger, clock });
+      const ids = await enqueue(server, crashed, 4, 'crash');
+      // The crashed process appended the first three queued leaves, then died before recording where.
+      const rows = await server.store.db
+        .selectFrom('release_log')
+        .select(['leaf', 'digests'])
+        .where('id', 'in', ids.slice(0, 3))
+        .orderBy('id')
+        .execute();
+      await server.ledger.append(
+        rows.map((r) => ({ body: Buffer.from(r.leaf, 'utf8'), digests: JSON.parse(r.digests) as string[] })),
+      );
+      const restarted = createReleaseLog({ database: server.store, ledger: server.ledger, clock });
+      await restarted.flush();
+      await assertOnce(server, restarted, ids, before);
+    });
+
     test('two servers on one database flushing at once append each queued change once', {
       skip: database.name === 'sqlite' ? 'SQLite serves one server (PostgreSQL is the multi-server mode)' : false,
     }, async () => {

@@ -21,13 +21,16 @@ const FLUSH_LOCK = 7070_0007;
 export function createReleaseLog(deps: { database: StoreDatabase; ledger: Ledger; clock: Clock }) {
   const { db, dialect } = deps.database;
   let tail: Promise<unknown> = Promise.resolve();
+  // Until a flush has gone through in this process (and after one failed), queued rows may already be in the
+  // ledger: appended by a flush that crashed or failed before recording where.
+  let suspect = true;
 
   /**
    * Appends one batch of queued leaves and records where they landed. Two servers on one PostgreSQL would both
    * read the same queued rows and append them twice, so there the batch runs in a transaction holding a lock:
    * the second server reads the queue only once the first has recorded its batch. (SQLite serves one server,
-   * whose flushes already run one after another.) A crash between the append and the record still appends
-   * that batch again at the next flush.
+   * whose flushes already run one after another.) While `suspect`, a row whose leaf is already in the ledger is
+   * recorded there instead of appended again.
    */
   async function flushBatch(ex: Executor): Promise<number> {
     if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${FLUSH_LOCK})`.execute(ex);
@@ -40,24 +43,69 @@ export function createReleaseLog(deps: { database: StoreDatabase; ledger: Ledger
       .limit(BATCH)
       .execute();
     if (rows.length === 0) return 0;
-    const done = await deps.ledger.append(
-      rows.map((r) => ({ body: Buffer.from(r.leaf, 'utf8'), digests: JSON.parse(r.digests) as string[] })),
-    );
+    const found = suspect ? await alreadyInLedger(ex, rows) : new Map<number, number>();
+    const missing = rows.filter((r) => !found.has(Number(r.id)));
+    const done =
+      missing.length === 0
+        ? []
+        : await deps.ledger.append(
+            missing.map((r) => ({ body: Buffer.from(r.leaf, 'utf8'), digests: JSON.parse(r.digests) as string[] })),
+          );
+    const appendedAt = new Map(missing.map((r, i) => [Number(r.id), done[i]!.index]));
     await ex
       .insertInto('release_logged')
-      .values(rows.map((r, i) => ({ id: r.id, ledger_index: done[i]!.index })))
+      .values(rows.map((r) => ({ id: r.id, ledger_index: found.get(Number(r.id)) ?? appendedAt.get(Number(r.id))! })))
       .execute();
     return rows.length;
   }
 
+  /**
+   * Queued rows whose exact leaf the ledger already holds past every recorded index (flushes run one at a time
+   * and record before the next starts, so a leaf appended without its record lies there), found through the
+   * ledger's digest index; each ledger leaf answers for one row only.
+   */
+  async function alreadyInLedger(
+    ex: Executor,
+    rows: ReadonlyArray<{ id: number | string; leaf: string; digests: string }>,
+  ): Promise<Map<number, number>> {
+    const found = new Map<number, number>();
+    const last = await ex
+      .selectFrom('release_logged')
+      .select((eb) => eb.fn.max('ledger_index').as('max'))
+      .executeTakeFirst();
+    const recorded = last?.max === null || last?.max === undefined ? -1 : Number(last.max);
+    const taken = new Set<number>();
+    for (const row of rows) {
+      const [digest] = JSON.parse(row.digests) as string[];
+      if (digest === undefined) continue;
+      const body = Buffer.from(row.leaf, 'utf8');
+      for (const index of await deps.ledger.findByDigest(digest)) {
+        if (index <= recorded || taken.has(index)) continue;
+        if ((await deps.ledger.entry(index))?.body.equals(body)) {
+          found.set(Number(row.id), index);
+          taken.add(index);
+          break;
+        }
+      }
+    }
+    return found;
+  }
+
   async function flushOnce(): Promise<number> {
     let appended = 0;
-    for (;;) {
-      const n = dialect === 'postgres' ? await db.transaction().execute(flushBatch) : await flushBatch(db);
-      if (n === 0) return appended;
-      await deps.database.durable();
-      appended += n;
+    try {
+      for (;;) {
+        const n = dialect === 'postgres' ? await db.transaction().execute(flushBatch) : await flushBatch(db);
+        if (n === 0) break;
+        await deps.database.durable();
+        appended += n;
+      }
+    } catch (err) {
+      suspect = true;
+      throw err;
     }
+    suspect = false;
+    return appended;
   }
 
   const log = {
