@@ -12,7 +12,7 @@
  *   by a concurrent prune or build stays readable to them until they close it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, utimes } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Clock } from '../core/index.ts';
 
@@ -68,6 +68,62 @@ export async function publishCacheEntry(tmp: string, path: string): Promise<void
       await discardCacheEntry(path);
     }
   }
+}
+
+/** A blob read from (or just written to) the cache: its metadata, its path in the entry, and the blob open. */
+export interface CachedBlob<M> {
+  meta: M;
+  path: string;
+  /** Stays readable even if a concurrent prune removes the entry; the caller closes it. */
+  file: FileHandle;
+}
+
+/**
+ * Entries that each hold one blob, `<dir>/<key>/<name>`, and its metadata (at least its size) in
+ * `<name>.json`: the layer and evidence caches. An entry whose blob is missing or has another size is a miss.
+ */
+export function createBlobEntries<M extends { size: number }>(dir: string, name: string, clock: Clock) {
+  return {
+    /** The directory of the entry under `key` (what a build used, kept from pruning). */
+    entry: (key: string) => join(dir, key),
+    /** The blob under `key`, or null when there is none whole (missing, half-removed, or another size). */
+    async get(key: string): Promise<CachedBlob<M> | null> {
+      const entry = join(dir, key);
+      const path = join(entry, name);
+      let file: FileHandle | undefined;
+      try {
+        file = await open(path, 'r');
+        const meta = JSON.parse(await readFile(`${path}.json`, 'utf8')) as M;
+        if ((await file.stat()).size === meta.size) {
+          await touchCacheEntry(entry, clock);
+          return { meta, path, file };
+        }
+      } catch {
+        // missing, or removed between the two reads: a miss
+      }
+      await file?.close();
+      return null;
+    },
+    /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
+    async put(key: string, make: (path: string) => Promise<M>): Promise<CachedBlob<M>> {
+      const entry = join(dir, key);
+      const tmp = join(dir, `${key}.${randomBytes(4).toString('hex')}.tmp`);
+      await mkdir(tmp, { recursive: true });
+      let file: FileHandle | undefined;
+      try {
+        const meta = await make(join(tmp, name));
+        await writeFile(join(tmp, `${name}.json`), JSON.stringify(meta));
+        file = await open(join(tmp, name), 'r');
+        await publishCacheEntry(tmp, entry);
+        await touchCacheEntry(entry, clock);
+        return { meta, path: join(entry, name), file };
+      } catch (err) {
+        await file?.close();
+        await rm(tmp, { recursive: true, force: true });
+        throw err;
+      }
+    },
+  };
 }
 
 function isOccupied(err: unknown): boolean {

@@ -6,11 +6,10 @@
  * (`blob`, `blob.json`) published and removed whole (cache-entry.ts); one whose blob is missing or has
  * another size is a miss. Its mtime records when a build last used it.
  */
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { type Clock, canonicalJSON, type Digest, digestOf } from '../core/index.ts';
-import { publishCacheEntry, touchCacheEntry } from './cache-entry.ts';
+import { createBlobEntries } from './cache-entry.ts';
 
 /** A cached evidence blob: its digest and size, the file holding it, and that file open. */
 export interface EvidenceBlob {
@@ -44,7 +43,7 @@ let writersDigest: Promise<string> | undefined;
 
 /** Evidence blobs under `dir`, one directory per key. */
 export function createEvidenceCache(dir: string, options: { clock: Clock }) {
-  const { clock } = options;
+  const blobs = createBlobEntries<BlobMeta>(dir, 'blob', options.clock);
   return {
     /** The key of evidence made from `inputs` (any JSON value) by this code. */
     async key(inputs: unknown): Promise<string> {
@@ -53,44 +52,19 @@ export function createEvidenceCache(dir: string, options: { clock: Clock }) {
       );
       return digestOf(canonicalJSON([VERSION, await writersDigest, inputs])).slice('sha256:'.length);
     },
-    /** The directory of the entry under `key` (what a build used, kept from pruning). */
-    entry: (key: string) => join(dir, key),
+    entry: blobs.entry,
     /** The blob under `key`, or null when there is none whole (missing, half-removed, or another size). */
     async get(key: string): Promise<EvidenceBlob | null> {
-      const entry = join(dir, key);
-      const path = join(entry, 'blob');
-      let file: FileHandle | undefined;
-      try {
-        file = await open(path, 'r');
-        const meta = JSON.parse(await readFile(join(entry, 'blob.json'), 'utf8')) as BlobMeta;
-        if ((await file.stat()).size === meta.size) {
-          await touchCacheEntry(entry, clock);
-          return { digest: meta.digest, size: meta.size, path, file };
-        }
-      } catch {
-        // missing, or removed between the two reads: a miss
-      }
-      await file?.close();
-      return null;
+      const hit = await blobs.get(key);
+      return hit && { digest: hit.meta.digest, size: hit.meta.size, path: hit.path, file: hit.file };
     },
     /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
     async put(key: string, make: (path: string) => Promise<BlobMeta>): Promise<EvidenceBlob> {
-      const entry = join(dir, key);
-      const tmp = join(dir, `${key}.${randomBytes(4).toString('hex')}.tmp`);
-      await mkdir(tmp, { recursive: true });
-      let file: FileHandle | undefined;
-      try {
-        const { digest, size } = await make(join(tmp, 'blob'));
-        await writeFile(join(tmp, 'blob.json'), JSON.stringify({ digest, size }));
-        file = await open(join(tmp, 'blob'), 'r');
-        await publishCacheEntry(tmp, entry);
-        await touchCacheEntry(entry, clock);
-        return { digest, size, path: join(entry, 'blob'), file };
-      } catch (err) {
-        await file?.close();
-        await rm(tmp, { recursive: true, force: true });
-        throw err;
-      }
+      const made = await blobs.put(key, async (path) => {
+        const { digest, size } = await make(path);
+        return { digest, size };
+      });
+      return { ...made.meta, path: made.path, file: made.file };
     },
   };
 }

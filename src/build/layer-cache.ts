@@ -1,8 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { type Clock, canonicalJSON } from '../core/index.ts';
-import { publishCacheEntry, touchCacheEntry } from './cache-entry.ts';
+import { createBlobEntries } from './cache-entry.ts';
 import type { LayerDescriptor } from './image-config.ts';
 
 export interface CachedLayer extends LayerDescriptor {
@@ -23,7 +22,7 @@ type LayerMeta = Omit<CachedLayer, 'file'>;
  * removed whole (cache-entry.ts); its mtime records when a build last used it.
  */
 export function createLayerCache(dir: string, options: { clock: Clock }) {
-  const { clock } = options;
+  const blobs = createBlobEntries<LayerMeta>(dir, 'layer', options.clock);
   return {
     key(inputs: {
       entries: ReadonlyArray<Record<string, unknown>>;
@@ -39,43 +38,16 @@ export function createLayerCache(dir: string, options: { clock: Clock }) {
       for (const { source: _source, sha1: _sha1, ...entry } of entries) hash.update(`\n${JSON.stringify(entry)}`);
       return hash.digest('hex');
     },
-    /** The directory of the entry under `key` (what a build used, kept from pruning). */
-    entry: (key: string) => join(dir, key),
+    entry: blobs.entry,
     /** The layer under `key`, or null when there is none whole (missing, half-removed, or another size). */
     async get(key: string): Promise<CachedLayer | null> {
-      const entry = join(dir, key);
-      let file: FileHandle | undefined;
-      try {
-        file = await open(join(entry, 'layer'), 'r');
-        const meta = JSON.parse(await readFile(join(entry, 'layer.json'), 'utf8')) as LayerMeta;
-        if ((await file.stat()).size === meta.size) {
-          await touchCacheEntry(entry, clock);
-          return { ...meta, file };
-        }
-      } catch {
-        // missing, or removed between the two reads: a miss
-      }
-      await file?.close();
-      return null;
+      const hit = await blobs.get(key);
+      return hit && { ...hit.meta, file: hit.file };
     },
     /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
     async put(key: string, make: (path: string) => Promise<LayerMeta>): Promise<CachedLayer> {
-      const entry = join(dir, key);
-      const tmp = join(dir, `${key}.${randomBytes(4).toString('hex')}.tmp`);
-      await mkdir(tmp, { recursive: true });
-      let file: FileHandle | undefined;
-      try {
-        const meta = await make(join(tmp, 'layer'));
-        await writeFile(join(tmp, 'layer.json'), JSON.stringify(meta));
-        file = await open(join(tmp, 'layer'), 'r');
-        await publishCacheEntry(tmp, entry);
-        await touchCacheEntry(entry, clock);
-        return { ...meta, file };
-      } catch (err) {
-        await file?.close();
-        await rm(tmp, { recursive: true, force: true });
-        throw err;
-      }
+      const made = await blobs.put(key, make);
+      return { ...made.meta, file: made.file };
     },
   };
 }
