@@ -21,8 +21,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeRounds } from './deploy-lib/router-peer.ts';
-import { fmt, percentile, renderTable } from './lib/stats.ts';
+import { describeRounds, routerTable } from './deploy-lib/router-peer.ts';
+import { percentile, renderTable } from './lib/stats.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const workDir = join(import.meta.dirname, '.work', 'deploy-router');
@@ -394,46 +394,11 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const pct = (n: number | undefined) => (n === undefined ? '—' : `${fmt(n)}%`);
-  const rows = targets.map(({ name }) => {
-    const m = max[name];
-    const f = fixed[name];
-    return [
-      name,
-      fmt(m?.perSecond),
-      fmt(m?.p50),
-      fmt(m?.p99),
-      name === 'direct' ? '—' : `${((m?.shareA ?? 0) * 100).toFixed(1)}%`,
-      pct(m?.cpu.proxy),
-      pct(m?.cpu.backends),
-      pct(m?.cpu.client),
-      fmt(f?.perSecond),
-      fmt(f?.p50),
-      fmt(f?.p99),
-    ];
-  });
   console.log(`machine: ${machine}`);
   console.log(
     `closed loop: ${o.connections} keep-alive connections × ${o.durationMs / 1000} s; fixed rate: ${o.rate} req/s over ${o.rateConnections} connections × ${o.durationMs / 1000} s; 1 s warm-up each; median of ${o.rounds} rounds\n`,
   );
-  console.log(
-    renderTable(
-      [
-        'target',
-        'max req/s',
-        'p50 ms',
-        'p99 ms',
-        'to a (80%)',
-        'proxy CPU',
-        'backend CPU',
-        'client CPU',
-        'fixed req/s',
-        'fixed p50 ms',
-        'fixed p99 ms',
-      ],
-      rows,
-    ),
-  );
+  console.log(routerTable(max, fixed));
   console.log('');
   console.log(
     renderTable(

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { removeTree } from '../src/runtime/unpack.ts';
 import { cleanupAll, log, onCleanup, processesMatching } from './deploy-lib/processes.ts';
 import { measureRollingUpdate, READINESS_INTERVAL_MS, type RollingResult } from './deploy-lib/rolling-update.ts';
-import { describeRounds, type RouterResult, runRouterBench } from './deploy-lib/router-peer.ts';
+import { describeRounds, type RouterResult, routerTable, runRouterBench } from './deploy-lib/router-peer.ts';
 import { measureSandboxStart, type SandboxStartResult } from './deploy-lib/sandbox-start.ts';
 import { fmt, renderTable } from './lib/stats.ts';
 
@@ -73,24 +73,7 @@ function report(machine: string, sandbox?: SandboxStartResult, rolling?: Rolling
     console.log(
       `Router — closed loop ${r.connections} connections × ${r.durationMs / 1000} s; fixed ${r.rate} req/s over ${r.rateConnections} connections × ${r.durationMs / 1000} s; median of ${r.rounds} rounds, targets interleaved\n`,
     );
-    const rows = Object.keys(router.max).map((name) => {
-      const m = router.max[name];
-      const f = router.fixed[name];
-      return [
-        name,
-        fmt(m?.perSecond),
-        ms(m?.p50),
-        ms(m?.p99),
-        name === 'direct' ? '—' : `${((m?.shareA ?? 0) * 100).toFixed(1)}%`,
-        m?.cpu.proxy === undefined ? '—' : `${fmt(m.cpu.proxy)}%`,
-        `${fmt(m?.cpu.client)}%`,
-        fmt(f?.perSecond),
-        ms(f?.p50),
-        ms(f?.p99),
-      ];
-    });
-    const head = ['target', 'max req/s', 'p50 ms', 'p99 ms', 'to a (80%)', 'proxy CPU', 'client CPU'];
-    console.log(renderTable([...head, 'fixed req/s', 'fixed p50 ms', 'fixed p99 ms'], rows));
+    console.log(routerTable(router.max, router.fixed));
     console.log(`${describeRounds(router.perRound)}\n`);
     targets.push(
       ['router req/s ÷ nginx', `${router.ratio.toFixed(2)}×`, `≥ ${TARGET_RATIO}×`, met(router.ratio >= TARGET_RATIO)],

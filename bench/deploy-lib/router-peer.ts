@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { fmt, renderTable } from '../lib/stats.ts';
 import { track } from './processes.ts';
 
 export interface RouterLoad {
@@ -66,4 +67,28 @@ export function describeRounds(perRound: RouterResult['perRound']): string {
     `by round: fixity / nginx req/s ${list(perRound.ratio, '×')}`,
     `          added p99 fixity ${list(perRound.addedP99Ms, ' ms')}; nginx ${list(perRound.addedNginxP99Ms, ' ms')}`,
   ].join('\n');
+}
+
+/** The per-target table of a router run: closed-loop figures with each process's CPU, then the fixed-rate ones. */
+export function routerTable(max: Record<string, RouterLoad>, fixed: Record<string, RouterLoad>): string {
+  const pct = (n: number | undefined) => (n === undefined ? '—' : `${fmt(n)}%`);
+  const rows = Object.keys(max).map((name) => {
+    const m = max[name];
+    const f = fixed[name];
+    return [
+      name,
+      fmt(m?.perSecond),
+      fmt(m?.p50),
+      fmt(m?.p99),
+      name === 'direct' ? '—' : `${((m?.shareA ?? 0) * 100).toFixed(1)}%`,
+      pct(m?.cpu.proxy),
+      pct(m?.cpu.backends),
+      pct(m?.cpu.client),
+      fmt(f?.perSecond),
+      fmt(f?.p50),
+      fmt(f?.p99),
+    ];
+  });
+  const head = ['target', 'max req/s', 'p50 ms', 'p99 ms', 'to a (80%)', 'proxy CPU', 'backend CPU', 'client CPU'];
+  return renderTable([...head, 'fixed req/s', 'fixed p50 ms', 'fixed p99 ms'], rows);
 }
