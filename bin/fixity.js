@@ -2,6 +2,8 @@
 // Runs the CLI on the Node that npm pinned (node@24 in devDependencies), whatever `node` is first on PATH.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as nodeModule from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,7 +18,19 @@ if (node === null) {
 // semi-spaces of up to 32-64 MiB): on a 90k-file tree that was a quarter of the peak RSS. 4 MiB semi-spaces
 // took 115 MiB off the peak of a cold build (460 -> 340 MiB) and no time.
 const flags = process.argv[2] === 'build' ? ['--max-semi-space-size=4'] : [];
-const r = spawnSync(node, [...flags, join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
-process.exit(r.status ?? (r.signal === 'SIGINT' ? 130 : 1));
+// Node's compile cache keeps each module's stripped TypeScript and compiled code on disk, keyed by its source
+// (`fixity version` 0.5 -> 0.3 s). Per user, beside the build cache; NODE_COMPILE_CACHE or
+// NODE_DISABLE_COMPILE_CACHE set by the user win.
+const env = { ...process.env };
+if (env.NODE_COMPILE_CACHE === undefined && env.NODE_DISABLE_COMPILE_CACHE === undefined)
+  env.NODE_COMPILE_CACHE = join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'fixity', 'compile');
+const main = join(root, 'src', 'cli', 'main.ts');
+// On Node 24 already, every command but a build (its V8 flag must be set at process start) runs in this
+// process: a second Node start-up would cost as much again as loading the CLI.
+if (node === process.execPath && flags.length === 0) {
+  if (env.NODE_COMPILE_CACHE !== undefined) nodeModule.enableCompileCache(env.NODE_COMPILE_CACHE);
+  await import(main);
+} else {
+  const r = spawnSync(node, [...flags, main, ...process.argv.slice(2)], { stdio: 'inherit', env });
+  process.exit(r.status ?? (r.signal === 'SIGINT' ? 130 : 1));
+}

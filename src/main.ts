@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import YAML from 'yaml';
 import { createAccess } from './access/index.ts';
 import { type Signer, systemClock, verifyProvisioningKey } from './core/index.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_PORT, parseDuration, VERSION } from './defaults.ts';
 import { createDeployService, createStoreImageSource } from './deploy/index.ts';
 import { createLedger, type Ledger } from './ledger/index.ts';
 import { createTagProtection, type ImmutabilityRule, parseImmutabilityRule } from './registry/index.ts';
@@ -25,9 +26,6 @@ import {
 } from './store/index.ts';
 import { createTrustStore, generateKeyPair, loadSigner } from './trust/index.ts';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
-export const DEFAULT_DATA_DIR = '.fixity';
-export const DEFAULT_PORT = 7070;
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_GC_GRACE_SECONDS = 3600;
 export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 24 * 3600;
@@ -103,13 +101,6 @@ export function loadServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = pr
     logLevel: flags.logLevel ?? env.FIXITY_LOG_LEVEL ?? 'info',
     ledgerOrigin: typeof fromFile.ledgerOrigin === 'string' ? fromFile.ledgerOrigin : null,
   });
-}
-
-/** `90s`, `15m`, `2h`, `7d` or plain seconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
-  if (m === null) throw new RangeError(`Cannot parse duration "${text}": use e.g. 90s, 15m, 2h, 7d`);
-  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
 export interface RunningServer {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../main.ts';
-import { type APIClient, createAPIClient } from '../server/index.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../defaults.ts';
+import { type APIClient, createAPIClient } from './api-client.ts';
 import type { GlobalOptions } from './output.ts';
 
 /** Finds the server and token: flags, then FIXITY_SERVER/FIXITY_TOKEN, then the data dir. */

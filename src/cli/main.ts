@@ -1,7 +1,7 @@
 // fixity: the command-line interface. Commands stay thin: flags → library options → call → render.
 import './threadpool.ts';
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../main.ts';
+import { VERSION } from '../defaults.ts';
 import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
 import { addCacheCommands } from './commands/cache.ts';
@@ -25,6 +25,7 @@ const program = new Command('fixity')
   .option('--server <url>', 'Fixity server URL (env FIXITY_SERVER; default from the data dir)')
   .option('--token <token>', 'access token (env FIXITY_TOKEN; default DATA/admin.token)')
   .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
+  .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });

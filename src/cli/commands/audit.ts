@@ -5,7 +5,6 @@ import { renderAuditHTML } from '../../release/audit-html.ts';
 import { renderAuditMarkdown } from '../../release/audit-markdown.ts';
 import type { AuditReport } from '../../release/audit-report.ts';
 import { parseAuditTime } from '../../release/audit-time.ts';
-import { verifyAuditReport } from '../../release/audit-verify.ts';
 import { resolveClient } from '../context.ts';
 import { trustedLedgerKey } from '../ledger-pin.ts';
 import { CLIError, EXIT, emit, type GlobalOptions } from '../output.ts';
@@ -78,6 +77,8 @@ async function runReport(g: GlobalOptions, flags: ReportFlags): Promise<void> {
   if (flags.limit !== undefined) query.set('limit', flags.limit);
   const fetched = await client.auditReport<AuditReport>(query);
   progress.set('audit', `verifying ${fetched.rows?.length ?? 0} inclusion proofs…`);
+  // Loaded here: it brings the ledger room and with it the store's database drivers.
+  const { verifyAuditReport } = await import('../../release/audit-verify.ts');
   const report = verifyAuditReport(fetched, { publicKey: createPublicKey(trusted.publicKey), origin: info.origin });
   progress.done();
 

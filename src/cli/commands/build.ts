@@ -3,13 +3,14 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { CachePruneResult } from '../../build/cache-prune.ts';
 import { systemClock } from '../../core/index.ts';
-import { VERSION } from '../../main.ts';
+import { VERSION } from '../../defaults.ts';
 import { createRegistryClient, parseReference } from '../../oci/index.ts';
-import { evidenceAttestor, loadSigner, type RecordSignatures } from '../../trust/index.ts';
+import type { RecordSignatures } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
 import { EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { registryCredentials } from '../registry-credentials.ts';
+import { trustRoom } from '../rooms.ts';
 import { buildCacheDir, buildCacheMaxBytes } from './cache.ts';
 import { ledgerRecorder } from './sign.ts';
 
@@ -177,6 +178,7 @@ async function runCheck(dir: string, g: GlobalOptions): Promise<void> {
 // With a builder key, provenance and SBOM become signed, ledger-recorded bundles (recorded against the
 // first push target's repository; an unpushed build has nothing to record against).
 async function builderAttestor(keyFile: string, record: RecordSignatures | undefined, target: string | undefined) {
+  const { evidenceAttestor, loadSigner } = await trustRoom();
   const signer = loadSigner(await readFile(keyFile, 'utf8'), process.env.FIXITY_KEY_PASSPHRASE);
   const repository = target === undefined ? null : parseReference(target).repository;
   return evidenceAttestor({ signer, repository, ...(record === undefined ? {} : { record }) });

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_DATA_DIR } from '../../main.ts';
+import { DEFAULT_DATA_DIR } from '../../defaults.ts';
 import { emit, type GlobalOptions } from '../output.ts';
 
 /** Stops the server that `fixity up`/`serve` started in the data dir (SIGTERM, then waits). */

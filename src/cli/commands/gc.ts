@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../main.ts';
+import { parseDuration } from '../../defaults.ts';
 import { resolveClient } from '../context.ts';
 import { emit, formatBytes, type GlobalOptions, table } from '../output.ts';
 

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { generateKeyPair, KEY_ROLES, writeKeyFiles } from '../../trust/index.ts';
+// The list alone, for the help text: the room's face would load all of trust at start-up.
+import { KEY_ROLES } from '../../trust/trust-store.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, emit, type GlobalOptions, table } from '../output.ts';
+import { trustRoom } from '../rooms.ts';
 
 export function addKeyCommands(program: Command, globals: () => GlobalOptions): void {
   const key = program.command('key').description('generate signing keys and manage the server trust store');
@@ -18,6 +20,7 @@ export function addKeyCommands(program: Command, globals: () => GlobalOptions): 
       const g = globals();
       if (opts.type !== 'p256' && opts.type !== 'ed25519')
         throw new CLIError('USAGE', `Cannot generate a "${opts.type}" key`, 'use --type p256 or --type ed25519');
+      const { generateKeyPair, writeKeyFiles } = await trustRoom();
       const pair = generateKeyPair(opts.type);
       const files = await writeKeyFiles(opts.out, pair);
       emit(g, 'KeyPair', { keyId: pair.keyId, type: opts.type, ...files }, () =>

@@ -6,18 +6,12 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import {
-  leafHash,
-  openCheckpoint,
-  verifyConsistency,
-  verifyInclusion,
-  verifyLedgerArchive,
-} from '../../ledger/index.ts';
-import type { APIClient } from '../../server/index.ts';
+import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { logIdOf, trustedLedgerKey, writePin } from '../ledger-pin.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
 import { createProgress } from '../progress.ts';
+import { ledgerRoom } from '../rooms.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'base64');
 const warn = (text: string) => process.stderr.write(`note: ${text}\n`);
@@ -39,6 +33,7 @@ export function addLedgerCommands(program: Command, globals: () => GlobalOptions
       if (opts.export !== undefined) {
         if (opts.key === undefined)
           throw new CLIError('USAGE', 'Cannot verify an export offline without --key LEDGER.pub');
+        const { verifyLedgerArchive } = await ledgerRoom();
         const report = await verifyLedgerArchive(opts.export, await readFile(opts.key, 'utf8'));
         return render(g, { source: opts.export, ...report, consistentWithPrevious: null });
       }
@@ -49,6 +44,7 @@ export function addLedgerCommands(program: Command, globals: () => GlobalOptions
       try {
         const file = join(dir, 'ledger.tar');
         await download(client, file, g);
+        const { verifyLedgerArchive } = await ledgerRoom();
         const report = await verifyLedgerArchive(file, trusted.publicKey);
         const consistent = await provePrevious(client, trusted, report);
         if (report.ok && consistent !== false) {
@@ -77,6 +73,7 @@ export function addLedgerCommands(program: Command, globals: () => GlobalOptions
       const trusted = await trustedLedgerKey(server, info, opts.key, warn);
       const key = createPublicKey(trusted.publicKey);
       const { items } = await client.ledgerEntriesFor(digest);
+      const { leafHash, openCheckpoint, verifyInclusion } = await ledgerRoom();
       const checked = items.map((item) => {
         const p = item.inclusionProof;
         const cp = openCheckpoint(p.checkpoint, key, info.origin);
@@ -151,6 +148,7 @@ async function provePrevious(
   if (previous.size === report.latest.size) return previous.rootHash === report.latest.rootHash;
   if (previous.size === 0) return true;
   const proof = await client.consistencyProof(previous.size, report.latest.size);
+  const { verifyConsistency } = await ledgerRoom();
   return verifyConsistency(
     previous.size,
     report.latest.size,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { loadServerConfig, type ServerFlags, startServer } from '../../main.ts';
+import type { ServerFlags } from '../../main.ts';
 import { runDemo } from '../demo.ts';
 import { emit, type GlobalOptions } from '../output.ts';
 
@@ -26,6 +26,8 @@ export async function runServe(
 ): Promise<void> {
   // `fixity up` prints its own progress; the server's info lines would interleave with it.
   const logLevel = flags.logLevel ?? (options.banner ? 'warn' : undefined);
+  // Loaded here, not at the top: every other command would otherwise pay for the whole server at start-up.
+  const { loadServerConfig, startServer } = await import('../../main.ts');
   const config = loadServerConfig({
     ...flags,
     ...(flags.data === undefined ? {} : { data: flags.data }),

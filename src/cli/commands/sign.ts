@@ -2,11 +2,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { canonicalBytes, type Digest } from '../../core/index.ts';
 import { createRegistryClient, type ImageReference, parseReference } from '../../oci/index.ts';
-import type { APIClient } from '../../server/index.ts';
-import { attestImage, createStatement, loadSigner, type RecordSignatures, signImage } from '../../trust/index.ts';
+import type { RecordSignatures } from '../../trust/index.ts';
+import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, emit, type GlobalOptions } from '../output.ts';
 import { registryCredentials } from '../registry-credentials.ts';
+import { trustRoom } from '../rooms.ts';
 
 export interface SignFlags {
   key: string;
@@ -48,6 +49,7 @@ async function signerFrom(file: string) {
       'create one with `fixity key generate --out NAME`',
     );
   }
+  const { loadSigner } = await trustRoom();
   return loadSigner(pem, process.env.FIXITY_KEY_PASSPHRASE);
 }
 
@@ -70,6 +72,7 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
       const image = await resolveImage(registry, text);
       const signer = await signerFrom(opts.key);
       const recorder = ledgerRecorder(client, opts.tlog);
+      const { signImage } = await trustRoom();
       const result = await signImage({
         registry,
         ...image,
@@ -121,6 +124,7 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
       const image = await resolveImage(registry, text);
       const signer = await signerFrom(opts.key);
+      const { attestImage, createStatement } = await trustRoom();
       const statement = createStatement(
         { name: `${image.ref.registry}/${image.ref.repository}`, digest: image.digest },
         opts.type,

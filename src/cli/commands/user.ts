@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { APIClient } from '../../server/index.ts';
+import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, emit, type GlobalOptions, table } from '../output.ts';
 

@@ -1,22 +1,13 @@
 import { createPublicKey, type KeyObject, verify as verifySig } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { leafHash, openCheckpoint, parseNote, verifyInclusion } from '../../ledger/index.ts';
 import { createRegistryClient } from '../../oci/index.ts';
-import {
-  type DecodedTlogEntry,
-  type ImageVerification,
-  keyIdOf,
-  loadPublicKey,
-  setPayload,
-  type TlogCheck,
-  type TrustedKey,
-  verifyImage,
-} from '../../trust/index.ts';
+import type { DecodedTlogEntry, ImageVerification, TlogCheck, TrustedKey } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
 import { trustedLedgerKey } from '../ledger-pin.ts';
 import { CLIError, EXIT, emit, type GlobalOptions } from '../output.ts';
 import { registryCredentials } from '../registry-credentials.ts';
+import { ledgerRoom, trustRoom } from '../rooms.ts';
 import { resolveImage } from './sign.ts';
 
 interface VerifyFlags {
@@ -31,7 +22,9 @@ interface VerifyFlags {
  * The ledger check for one tlog entry: the entry is in the tree the checkpoint commits to, the checkpoint
  * and the signed entry timestamp are signed by the pinned ledger key; the SET's time is when it was logged.
  */
-export function ledgerCheck(ledgerKey: KeyObject): TlogCheck {
+export async function ledgerCheck(ledgerKey: KeyObject): Promise<TlogCheck> {
+  const { leafHash, openCheckpoint, parseNote, verifyInclusion } = await ledgerRoom();
+  const { keyIdOf, setPayload } = await trustRoom();
   const logId = keyIdOf(ledgerKey);
   return (entry: DecodedTlogEntry) => {
     const fail = (detail: string) => ({ ok: false, detail, integratedTime: null });
@@ -100,6 +93,7 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
       const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
       const image = await resolveImage(registry, text);
+      const { keyIdOf, loadPublicKey, verifyImage } = await trustRoom();
       const keys: TrustedKey[] =
         opts.key !== undefined
           ? await Promise.all(
@@ -125,7 +119,7 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
                   process.stderr.write(`note: ${t}\n`),
                 )
               ).publicKey;
-        tlog = ledgerCheck(createPublicKey(pem));
+        tlog = await ledgerCheck(createPublicKey(pem));
       }
       const report = await verifyImage({
         registry,
