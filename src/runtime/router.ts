@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { type Clock, type Digest, systemClock } from '../core/index.ts';
 import { PIN_HEADER, pickBackend, pickRelease, pinnedRelease } from './router-choice.ts';
@@ -14,6 +15,7 @@ import {
   SAMPLE_REQUEST,
   type WindowCounts,
 } from './router-metrics.ts';
+import { openTunnel, refuseUpgrade, type Tunnel } from './router-tunnel.ts';
 import {
   createUpstreamPool,
   type RequestBody,
@@ -155,6 +157,11 @@ export function createRouter(options: RouterOptions): Router {
   const metrics: RouterMetrics = routerMetrics(options.registry ?? new Registry());
   const recorders = new Map<string, ReleaseRecorder>();
   const backends = new Map<string, BackendState>();
+  /**
+   * Open upgraded connections. They do not hold up a drain: like a pod's WebSockets behind a Kubernetes
+   * Service, they stay until their instance stops (its SIGTERM lets the service close them its own way).
+   */
+  const tunnels = new Set<Tunnel>();
   let seq = 0;
   let url = '';
   let snapshot = buildSnapshot({ backends: [], weights: {} });
@@ -220,9 +227,11 @@ export function createRouter(options: RouterOptions): Router {
     return { table: frozen, releases, choices, cumulative };
   }
 
+  const errorBody = (code: RouterErrorCode, message: string): string => JSON.stringify({ error: { code, message } });
+
   function sendError(ex: Exchange, status: number, code: RouterErrorCode, message: string): void {
     ex.status = status;
-    const body = JSON.stringify({ error: { code, message } });
+    const body = errorBody(code, message);
     ex.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     ex.res.end(body);
   }
@@ -389,12 +398,80 @@ export function createRouter(options: RouterOptions): Router {
     ex.release.recorder.record(++seq, status, latencyMs, SAMPLE_REQUEST | (failed ? SAMPLE_ERROR : 0));
   }
 
+  /** An upgrade request: routed like any request, then tunnelled (see router-tunnel.ts). */
+  function upgrade(req: IncomingMessage, client: Duplex, early: Buffer): void {
+    const s = snapshot;
+    const pinned = pinnedRelease(s.releases, req.headers);
+    if (pinned === undefined) {
+      const pin = req.headers[PIN_HEADER] ?? 'the fixity-release cookie';
+      const message = `Cannot route to pinned release ${pin}: it has no backend`;
+      return refuseUpgrade(client, 503, errorBody('PINNED_RELEASE_UNAVAILABLE', message));
+    }
+    const route = pinned === 'none' ? pickRelease(s, undefined, random) : pinned;
+    const backend = route && pickBackend(route, undefined, clock);
+    if (route === undefined || backend === undefined) {
+      const message = `Cannot route request: service ${service} in ${environment} has no backend`;
+      return refuseUpgrade(client, 503, errorBody('NO_BACKEND', message));
+    }
+    tunnel(req, client, early, route, backend, pinned !== 'none', performance.now(), 1);
+  }
+
+  function tunnel(
+    req: IncomingMessage,
+    client: Duplex,
+    early: Buffer,
+    route: ReleaseRoute,
+    backend: BackendState,
+    pinned: boolean,
+    start: number,
+    attempt: number,
+  ): void {
+    const forwarded = requestHeaders(req.rawHeaders, req.socket.remoteAddress ?? '');
+    const fields = forwarded.headers;
+    let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+    if (!forwarded.host) head += backend.hostLine;
+    head += `connection: upgrade\r\nupgrade: ${req.headers.upgrade ?? ''}\r\n\r\n`;
+    const t = openTunnel(client, backend.backend, head, early, upstreamTimeoutMs, {
+      answered(status) {
+        const failed = status >= 500 ? SAMPLE_ERROR : 0;
+        route.recorder.record(++seq, status, performance.now() - start, SAMPLE_REQUEST | failed);
+      },
+      failed(kind, error) {
+        tunnels.delete(t);
+        if (kind === 'timeout') {
+          route.recorder.record(++seq, 504, performance.now() - start, SAMPLE_REQUEST | SAMPLE_ERROR);
+          const message = `Cannot get an answer from a backend of release ${route.digest}: ${error.message}`;
+          return refuseUpgrade(client, 504, errorBody('BACKEND_TIMEOUT', message));
+        }
+        backend.failedAt = clock.now().getTime();
+        route.recorder.record(++seq, 0, 0, SAMPLE_CONNECTION_FAILURE);
+        if (client.destroyed) return;
+        // As for a request without a body: one more attempt, on the current table.
+        const current = snapshot.releases.get(route.digest);
+        const sameRelease = current && pickBackend(current, backend, clock);
+        const next = sameRelease ? current : pinned ? undefined : pickRelease(snapshot, current, random);
+        const nextBackend = sameRelease ?? (next && pickBackend(next, undefined, clock));
+        if (attempt < 2 && next !== undefined && nextBackend !== undefined) {
+          return tunnel(req, client, early, next, nextBackend, pinned, start, attempt + 1);
+        }
+        const message = `Cannot reach a backend of release ${route.digest}`;
+        refuseUpgrade(client, 502, errorBody('BACKEND_UNREACHABLE', message));
+      },
+      closed() {
+        tunnels.delete(t);
+      },
+    });
+    tunnels.add(t);
+  }
+
   function release(backend: BackendState): void {
     backend.inFlight--;
     if (backend.inFlight === 0 && backend.drained !== undefined) backend.drained();
   }
 
   const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000, optimizeEmptyRequests: true }, handle);
+  server.on('upgrade', upgrade);
 
   function drain(state: BackendState): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -459,6 +536,8 @@ export function createRouter(options: RouterOptions): Router {
           resolve();
         });
         server.closeIdleConnections();
+        // Upgraded connections never end on their own, and are no longer the HTTP server's to close.
+        for (const t of tunnels) t.destroy();
       });
       for (const b of backends.values()) b.pool.destroy();
     },
