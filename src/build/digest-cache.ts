@@ -85,7 +85,9 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
       return { digest: `sha256:${row[2]}`, sha1: row[3] };
     },
     set(path, stamp, digests) {
-      const key = keyOf(path);
+      // A copy, not a slice: a slice would keep the whole host path alive (the caller made it just to open
+      // the file) for every file of the layer until the build ends.
+      const key = Buffer.from(keyOf(path)).toString();
       used.set(key, [key, stampOf(stamp), digests.digest.slice(7), digests.sha1]);
       changed = true;
     },

@@ -16,7 +16,7 @@
 import { createHash, hash } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { createYielder, openSourceFile, readChunk, sourceChangedError } from './source-file.ts';
-import type { FileEntry } from './source-tree.ts';
+import { type FileEntry, sourcePath } from './source-tree.ts';
 import { BLOCK, encodeTarHeader } from './tar-header.ts';
 
 const STAGING = 1 << 20;
@@ -51,7 +51,7 @@ export async function packEntries(
 
   // Streams a file through the staging buffer; whole when it fits, so small files cost one read and one hash.
   const packFile = async (entry: FileEntry) => {
-    const path = entry.source!;
+    const path = sourcePath(entry);
     const { fd } = openSourceFile(path);
     try {
       if (entry.size + 1 > STAGING - used && entry.size + 1 <= STAGING) await flush();

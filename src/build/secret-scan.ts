@@ -69,8 +69,11 @@ export async function scanForSecrets(
 export interface SecretScanner {
   /** Scans `bytes`, the content `file.digest` names (e.g. just hashed); it is not kept. */
   scanContent(file: ScannedFile, bytes: Uint8Array): void;
-  /** Scans, reading them, the `files` not scanned through `scanContent` nor known clean; returns all findings. */
-  finish(files: readonly ScannedFile[]): Promise<SecretFinding[]>;
+  /**
+   * Scans, reading them, the `files` not scanned through `scanContent` nor known clean; returns all findings.
+   * Files are taken one at a time, so a caller can make each (its host path) as it is asked for.
+   */
+  finish(files: Iterable<ScannedFile>): Promise<SecretFinding[]>;
 }
 
 /** Creates a scanner; see `scanForSecrets` for what it finds. */

@@ -18,7 +18,7 @@ import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createManualClock, isErrorWithCode, systemClock } from '../core/index.ts';
 import { type DigestCache, openDigestCache } from './digest-cache.ts';
-import { collectLayer, type FileEntry } from './source-tree.ts';
+import { collectLayer, type FileEntry, sourcePath } from './source-tree.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -142,11 +142,38 @@ describe('collectLayer()', () => {
     assert.equal(f.digest, `sha256:${createHash('sha256').update('hello\n').digest('hex')}`);
     assert.equal(f.sha1, createHash('sha1').update('hello\n').digest('hex'));
     assert.equal(f.size, 6);
-    assert.equal(f.source, join(from, 'f.txt'));
+    assert.equal(sourcePath(f), join(from, 'f.txt'));
     assert.equal(byPath(entries, 'app/empty').digest, `sha256:${createHash('sha256').digest('hex')}`);
     assert.equal(byPath(entries, 'app/empty').sha1, createHash('sha1').digest('hex'));
     assert.equal(byPath(entries, 'app').digest, null);
     assert.equal(byPath(entries, 'app').sha1, null);
+  });
+
+  test('sourcePath() gives the host path of every file and hardlink, whatever to is, and throws for others', async () => {
+    const from = tree({ 'a/é 東/ü.txt': 'x', 'a/b.txt': 'y', top: 'z' });
+    await promisify(link)(join(from, 'top'), join(from, 'z-link'));
+    const host = (entries: FileEntry[]) =>
+      entries.filter((e) => e.source !== null).map((e) => [e.path, e.type, sourcePath(e)]);
+    const files = [
+      ['a/b.txt', 'file', join(from, 'a/b.txt')],
+      ['a/é 東/ü.txt', 'file', join(from, 'a/é 東/ü.txt')],
+      ['top', 'file', join(from, 'top')],
+      ['z-link', 'hardlink', join(from, 'z-link')],
+    ];
+    assert.deepEqual(host(await collectLayer({ from, to: '/' })), files);
+    const nested = await collectLayer({ from, to: '/opt/my app/' });
+    assert.deepEqual(
+      host(nested),
+      files.map(([path, ...rest]) => [`opt/my app/${path}`, ...rest]),
+    );
+    const dir = byPath(nested, 'opt/my app/a');
+    assert.equal(dir.source, null);
+    assert.throws(() => sourcePath(dir), /Cannot read opt\/my app\/a: it is a directory, not a file/);
+  });
+
+  test('collectLayer() lists nothing but the to directories when from is empty', async () => {
+    assert.deepEqual(paths(await collectLayer({ from: tempDir(), to: '/' })), []);
+    assert.deepEqual(paths(await collectLayer({ from: tempDir(), to: '/srv/x' })), ['srv/', 'srv/x/']);
   });
 
   test('collectLayer() gives a file read in chunks (over 8 MiB) the same SHA-256 and SHA-1 as one read whole', async () => {

@@ -71,14 +71,30 @@ export interface FileEntry {
   sha1: string | null;
   /** Symlink target text, or the image path a hardlink points at; null otherwise. */
   linkname: string | null;
-  /** Absolute host path of a file or hardlink; null otherwise. */
-  source: string | null;
+  /** Where a file's (or hardlink's) content is read on the host (see `sourcePath`); null otherwise. */
+  source: SourceRoot | null;
+}
+
+/**
+ * The host directory of a layer, shared by all its entries: a file's host path is `dir` joined with its image
+ * path less the first `skip` characters (the layer's `to`). 90k absolute host paths held ~12 MB until the
+ * layer was written; they are made when a file is opened instead.
+ */
+export interface SourceRoot {
+  dir: string;
+  skip: number;
+}
+
+/** The absolute host path of a file or hardlink entry. */
+export function sourcePath(entry: FileEntry): string {
+  if (entry.source === null) throw new Error(`Cannot read ${entry.path}: it is a ${entry.type}, not a file`);
+  return `${entry.source.dir}/${entry.path.slice(entry.source.skip)}`;
 }
 
 // What the walk keeps of an entry's lstat: 90k BigIntStats would hold ~50 MB until the layer is collected.
+// The host path is not kept: it is the layer root joined with `rel`.
 interface Found {
   rel: string;
-  host: string;
   kind: 'file' | 'directory' | 'symlink';
   /** Whether any execute bit is set. */
   executable: boolean;
@@ -108,37 +124,45 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   const found = await walk(root, { include, exclude, pause });
 
   const prefix = to.join('/');
-  const imagePath = (rel: string) => (prefix === '' ? rel : `${prefix}/${rel}`);
+  // Image paths sort as their `rel` do: the prefix is common to all, and `to`'s own directories come first.
+  sortBytewise(found, (f) => f.rel);
+  const source: SourceRoot = { dir: root, skip: prefix === '' ? 0 : prefix.length + 1 };
   const entries: FileEntry[] = to.map((_, i) => ({
     ...blank(to.slice(0, i + 1).join('/'), 'directory'),
     mode: 0o755,
     ...(i === to.length - 1 ? { uid, gid } : {}),
   }));
-  const stats = new Map<FileEntry, Found>();
+  const files: Array<{ entry: FileEntry; found: Found }> = [];
   for (const f of found) {
-    const entry: FileEntry = { ...blank(imagePath(f.rel), f.kind), uid, gid, mode: normalMode(f, modes) };
-    if (f.kind === 'symlink') entry.linkname = await readSymlinkTarget(root, f);
+    const entry: FileEntry = {
+      ...blank(prefix === '' ? f.rel : `${prefix}/${f.rel}`, f.kind),
+      uid,
+      gid,
+      mode: normalMode(f, modes),
+    };
+    if (f.kind === 'symlink') entry.linkname = await readSymlinkTarget(root, { host: `${root}/${f.rel}`, rel: f.rel });
     if (f.kind === 'file') {
-      entry.source = f.host;
-      stats.set(entry, f);
+      entry.source = source;
+      files.push({ entry, found: f });
     }
     entries.push(entry);
   }
-  sortBytewise(entries);
+  found.length = 0; // what files need is in `files`; the rest of the walk can go
 
-  const { contents, links } = findHardlinks(entries, stats);
-  for (const entry of contents) {
+  const { contents, links } = findHardlinks(files);
+  for (const { entry, found: f } of contents) {
     await pause();
-    const stamp = stats.get(entry)!.stamp!;
-    const known = options.digests?.get(entry.source!, stamp) ?? null;
+    const stamp = f.stamp!;
+    const path = sourcePath(entry);
+    const known = options.digests?.get(path, stamp) ?? null;
     if (known !== null) {
       entry.digest = known.digest;
       entry.sha1 = known.sha1;
       entry.size = Number(stamp.size);
       continue;
     }
-    const hashed = hashSourceFile(entry.source!, stamp);
-    options.digests?.set(entry.source!, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
+    const hashed = hashSourceFile(path, stamp);
+    options.digests?.set(path, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
     entry.digest = hashed.digest;
     entry.sha1 = hashed.sha1;
     entry.size = hashed.size;
@@ -154,31 +178,33 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
 
 // UTF-8 byte order. JavaScript compares UTF-16 code units, which agrees with it unless a string holds a
 // surrogate or a code unit at or above U+E000; only then are the bytes compared.
-function sortBytewise(entries: FileEntry[]): void {
-  if (!entries.some((e) => /[\uD800-\uFFFF]/.test(e.path))) {
-    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+function sortBytewise<T>(items: T[], keyOf: (item: T) => string): void {
+  if (!items.some((item) => /[\uD800-\uFFFF]/.test(keyOf(item)))) {
+    items.sort((a, b) => {
+      const x = keyOf(a);
+      const y = keyOf(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
     return;
   }
-  const keys = new Map(entries.map((e) => [e, Buffer.from(e.path)]));
-  entries.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
+  const keys = new Map(items.map((item) => [item, Buffer.from(keyOf(item))]));
+  items.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
 }
 
 // Turns later paths of a shared inode into hardlinks: the bytewise-first path (with one mode) keeps the content.
-function findHardlinks(
-  sorted: FileEntry[],
-  stats: Map<FileEntry, Found>,
-): { contents: FileEntry[]; links: Array<{ entry: FileEntry; target: FileEntry }> } {
+function findHardlinks<F extends { entry: FileEntry; found: Found }>(
+  sorted: F[],
+): { contents: F[]; links: Array<{ entry: FileEntry; target: FileEntry }> } {
   const firsts = new Map<string, FileEntry>();
-  const contents: FileEntry[] = [];
+  const contents: F[] = [];
   const links: Array<{ entry: FileEntry; target: FileEntry }> = [];
-  for (const entry of sorted) {
-    if (entry.type !== 'file') continue;
-    const { inode } = stats.get(entry)!;
-    const key = inode === null ? null : `${inode}:${entry.mode}`;
+  for (const file of sorted) {
+    const { entry, found } = file;
+    const key = found.inode === null ? null : `${found.inode}:${entry.mode}`;
     const first = key === null ? undefined : firsts.get(key);
     if (first === undefined) {
       if (key !== null) firsts.set(key, entry);
-      contents.push(entry);
+      contents.push(file);
     } else {
       entry.type = 'hardlink';
       entry.linkname = first.path;
@@ -203,6 +229,8 @@ async function walk(
     } catch (err) {
       throw toSourceError(err, dirHost, 'read directory');
     }
+    // Each lstat is cut down to what the loop needs as soon as it is made: the loop awaits whole subtrees, and
+    // full BigIntStats kept for every sibling of every open directory outlived young-generation collections.
     const children = names.map((raw) => {
       if (!isUtf8(raw)) {
         throw new BuildError(
@@ -213,47 +241,38 @@ async function walk(
           },
         );
       }
-      const host = `${dirHost}/${raw.toString('utf8')}`;
+      const name = raw.toString('utf8');
+      const host = `${dirHost}/${name}`;
       try {
-        return { host, name: raw.toString('utf8'), stat: lstatSync(host, { bigint: true }) };
+        return { name, ...lstatInfo(lstatSync(host, { bigint: true })) };
       } catch (err) {
         throw toSourceError(err, host, 'inspect');
       }
     });
     let kept = false;
-    for (const { host, name, stat } of children) {
-      const rel = dirRel === '' ? name : `${dirRel}/${name}`;
-      const isDirectory = stat.isDirectory();
+    for (const child of children) {
+      const rel = dirRel === '' ? child.name : `${dirRel}/${child.name}`;
+      const isDirectory = child.kind === 'directory';
       if (rules.exclude.some((g) => g.matches(rel, isDirectory))) continue;
       const inc = included || rules.include.some((g) => g.matches(rel, isDirectory));
       if (isDirectory) {
         const descend = inc || rules.include.some((g) => g.couldMatchBelow(rel));
-        if ((descend && (await visit(host, rel, inc))) || inc) {
-          out.push({ rel, host, kind: 'directory', executable: true, stamp: null, inode: null });
+        if ((descend && (await visit(`${dirHost}/${child.name}`, rel, inc))) || inc) {
+          out.push({ rel, kind: 'directory', executable: true, stamp: null, inode: null });
           kept = true;
         }
         continue;
       }
       if (!inc) continue;
-      if (stat.isFile()) {
-        const { dev, ino, size, mtimeNs, ctimeNs } = stat;
-        out.push({
-          rel,
-          host,
-          kind: 'file',
-          executable: (Number(stat.mode) & 0o111) !== 0,
-          stamp: { dev, ino, size, mtimeNs, ctimeNs },
-          inode: stat.nlink > 1n ? `${dev}:${ino}` : null,
-        });
-      } else if (stat.isSymbolicLink()) {
-        out.push({ rel, host, kind: 'symlink', executable: true, stamp: null, inode: null });
-      } else {
+      if (child.kind === 'special') {
+        const host = `${dirHost}/${child.name}`;
         throw new BuildError(
           'SOURCE_UNSUPPORTED',
-          `Cannot package ${host}: it is a ${specialKind(stat)}; a layer holds only files, directories and symlinks (exclude it)`,
+          `Cannot package ${host}: it is a ${child.special}; a layer holds only files, directories and symlinks (exclude it)`,
           { detail: { path: host } },
         );
       }
+      out.push({ rel, kind: child.kind, executable: child.executable, stamp: child.stamp, inode: child.inode });
       kept = true;
     }
     return kept;
@@ -310,6 +329,24 @@ function checkMode(glob: string, mode: number): number {
 function checkId(id: number, what: string): number {
   if (Number.isInteger(id) && id >= 0 && id <= MAX_ID) return id;
   throw new BuildError('LAYER_INVALID', `Cannot own layer files by ${what} ${id}: ids are integers 0 to ${MAX_ID}`);
+}
+
+// What the walk keeps of one lstat.
+function lstatInfo(
+  stat: BigIntStats,
+): Omit<Found, 'rel' | 'kind'> & { kind: Found['kind'] | 'special'; special: string } {
+  if (!stat.isFile()) {
+    const kind = stat.isDirectory() ? 'directory' : stat.isSymbolicLink() ? 'symlink' : 'special';
+    return { kind, executable: true, stamp: null, inode: null, special: kind === 'special' ? specialKind(stat) : '' };
+  }
+  const { dev, ino, size, mtimeNs, ctimeNs } = stat;
+  return {
+    kind: 'file',
+    executable: (Number(stat.mode) & 0o111) !== 0,
+    stamp: { dev, ino, size, mtimeNs, ctimeNs },
+    inode: stat.nlink > 1n ? `${dev}:${ino}` : null,
+    special: '',
+  };
 }
 
 function specialKind(stat: BigIntStats): string {
