@@ -102,6 +102,19 @@ for (const body of ['a', 'b']) {
 console.log(JSON.stringify(ports));
 `;
 
+// The floor for any proxy written in Node: bytes relayed between two sockets, no HTTP read or written, every
+// client connection pinned to backend 'a'. What the router adds over this is its own work.
+const relayScript = (ports: number[]) => `
+import { connect, createServer } from 'node:net';
+const server = createServer({ noDelay: true }, (client) => {
+  const up = connect({ host: '127.0.0.1', port: ${ports[0]}, noDelay: true });
+  client.pipe(up);
+  up.pipe(client);
+  for (const s of [client, up]) s.on('error', () => { client.destroy(); up.destroy(); });
+});
+server.listen(0, '127.0.0.1', () => console.log('http://127.0.0.1:' + server.address().port));
+`;
+
 const routerScript = (ports: number[]) => `
 import { createRouter } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'src/runtime/router.ts')).href)};
 const [a, b] = ${JSON.stringify(ports)};
@@ -346,12 +359,16 @@ async function main(): Promise<void> {
   log('starting nginx twice (worker_processes auto, and 1 like the single-threaded router), same 80/20 split');
   const nginx = await startNginx(ports, 'auto');
   const nginx1 = await startNginx(ports, '1');
+  log('starting a bare TCP relay in node (the floor for a proxy in Node)');
+  const relay = await spawnWithLine(node, ['--input-type=module', '-e', relayScript(ports)]);
+  const relayPort = Number(new URL(relay.line).port);
   const backendPids = () => [backends.child.pid ?? 0];
   const targets = [
     { name: 'direct', port: ports[0] ?? 0, watch: { backends: backendPids } },
     { name: 'fixity', port: routerPort, watch: { backends: backendPids, proxy: () => [router.child.pid ?? 0] } },
     { name: 'nginx', port: nginx.port, watch: { backends: backendPids, proxy: nginx.pids } },
     { name: 'nginx (1 worker)', port: nginx1.port, watch: { backends: backendPids, proxy: nginx1.pids } },
+    { name: 'node TCP relay', port: relayPort, watch: { backends: backendPids, proxy: () => [relay.child.pid ?? 0] } },
   ];
   const maxRuns: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
   const fixedRuns: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
@@ -376,18 +393,22 @@ async function main(): Promise<void> {
   const ratio = (max.fixity?.perSecond ?? Number.NaN) / (max.nginx?.perSecond ?? Number.NaN);
   const added = (fixed.fixity?.p99 ?? Number.NaN) - (fixed.direct?.p99 ?? Number.NaN);
   const addedNginx = (fixed.nginx?.p99 ?? Number.NaN) - (fixed.direct?.p99 ?? Number.NaN);
+  const addedRelay = (fixed['node TCP relay']?.p99 ?? Number.NaN) - (fixed.direct?.p99 ?? Number.NaN);
   const ratio1 = (max.fixity?.perSecond ?? Number.NaN) / (max['nginx (1 worker)']?.perSecond ?? Number.NaN);
   // The same figures round by round, each within one round (so within one minute of the VM's swings).
   const perRound = {
     ratio: (maxRuns.fixity ?? []).map((f, i) => f.perSecond / (maxRuns.nginx?.[i]?.perSecond ?? Number.NaN)),
     addedP99Ms: (fixedRuns.fixity ?? []).map((f, i) => f.p99 - (fixedRuns.direct?.[i]?.p99 ?? Number.NaN)),
     addedNginxP99Ms: (fixedRuns.nginx ?? []).map((f, i) => f.p99 - (fixedRuns.direct?.[i]?.p99 ?? Number.NaN)),
+    addedRelayP99Ms: (fixedRuns['node TCP relay'] ?? []).map(
+      (f, i) => f.p99 - (fixedRuns.direct?.[i]?.p99 ?? Number.NaN),
+    ),
   };
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), load ${loadavg()[0]?.toFixed(2)}, node ${process.version}, ${nginx.version}`;
   if (o.json) {
     console.log(
       JSON.stringify(
-        { options: o, machine, max, fixed, ratio, ratio1, addedP99Ms: added, addedNginx, perRound },
+        { options: o, machine, max, fixed, ratio, ratio1, addedP99Ms: added, addedNginx, addedRelay, perRound },
         null,
         2,
       ),
@@ -412,6 +433,7 @@ async function main(): Promise<void> {
           added <= TARGET_ADDED_P99_MS ? 'yes' : 'NO',
         ],
         [`added p99 at ${o.rate} req/s (nginx − direct)`, `${addedNginx.toFixed(2)} ms`, '', ''],
+        [`added p99 at ${o.rate} req/s (node TCP relay − direct)`, `${addedRelay.toFixed(2)} ms`, '', ''],
         ['fixity / nginx (1 worker) req/s', `${ratio1.toFixed(2)}×`, '', ''],
       ],
     ),
@@ -419,7 +441,8 @@ async function main(): Promise<void> {
   console.log(`\n${describeRounds(perRound)}`);
   console.log(
     '\nNote: the load generator, backends, router and nginx share this machine; on 2 cores they compete for CPU.\n' +
-      'The router is one node process (one core at most); nginx with worker_processes auto runs one worker per core.',
+      'The router is one node process (one core at most); nginx with worker_processes auto runs one worker per core.\n' +
+      'The node TCP relay parses no HTTP and pins each connection to one backend: the floor for a proxy in Node.',
   );
 }
 

@@ -24,8 +24,10 @@ export interface RouterResult {
   ratio1: number;
   addedP99Ms: number;
   addedNginx: number;
+  /** What a bare TCP relay in Node adds: the floor for a proxy written in Node. */
+  addedRelay: number;
   /** The ratio and added p99s within each round, in round order. */
-  perRound: { ratio: number[]; addedP99Ms: number[]; addedNginxP99Ms: number[] };
+  perRound: { ratio: number[]; addedP99Ms: number[]; addedNginxP99Ms: number[]; addedRelayP99Ms: number[] };
 }
 
 export interface RouterOptions {
@@ -66,6 +68,7 @@ export function describeRounds(perRound: RouterResult['perRound']): string {
   return [
     `by round: fixity / nginx req/s ${list(perRound.ratio, '×')}`,
     `          added p99 fixity ${list(perRound.addedP99Ms, ' ms')}; nginx ${list(perRound.addedNginxP99Ms, ' ms')}`,
+    `          added p99 node TCP relay ${list(perRound.addedRelayP99Ms, ' ms')}`,
   ].join('\n');
 }
 
