@@ -405,13 +405,15 @@ export function createRouter(options: RouterOptions): Router {
     if (pinned === undefined) {
       const pin = req.headers[PIN_HEADER] ?? 'the fixity-release cookie';
       const message = `Cannot route to pinned release ${pin}: it has no backend`;
-      return refuseUpgrade(client, 503, errorBody('PINNED_RELEASE_UNAVAILABLE', message));
+      refuseUpgrade(client, 503, errorBody('PINNED_RELEASE_UNAVAILABLE', message));
+      return;
     }
     const route = pinned === 'none' ? pickRelease(s, undefined, random) : pinned;
     const backend = route && pickBackend(route, undefined, clock);
     if (route === undefined || backend === undefined) {
       const message = `Cannot route request: service ${service} in ${environment} has no backend`;
-      return refuseUpgrade(client, 503, errorBody('NO_BACKEND', message));
+      refuseUpgrade(client, 503, errorBody('NO_BACKEND', message));
+      return;
     }
     tunnel(req, client, early, route, backend, pinned !== 'none', performance.now(), 1);
   }
