@@ -37,23 +37,27 @@ const refusedWith = (code: string, message: RegExp) => (err: unknown) =>
 describe('resolveImageUser', () => {
   test('resolveImageUser() resolves every OCI User form against the image files', async () => {
     const root = await rootWith({ 'etc/passwd': PASSWD, 'etc/group': GROUP });
-    const cases: Array<[string, { uid: number; gid: number } | null]> = [
+    const app = '/home/app';
+    const cases: Array<[string, { uid: number; gid: number; home: string } | null]> = [
       ['', null],
-      ['app', { uid: 1000, gid: 1001 }],
-      ['1000', { uid: 1000, gid: 1001 }],
-      ['app:web', { uid: 1000, gid: 3000 }],
-      ['1000:web', { uid: 1000, gid: 3000 }],
-      ['app:2000', { uid: 1000, gid: 2000 }],
-      ['1000:2000', { uid: 1000, gid: 2000 }],
-      ['root', { uid: 0, gid: 0 }],
+      ['app', { uid: 1000, gid: 1001, home: app }],
+      ['1000', { uid: 1000, gid: 1001, home: app }],
+      ['app:web', { uid: 1000, gid: 3000, home: app }],
+      ['1000:web', { uid: 1000, gid: 3000, home: app }],
+      ['app:2000', { uid: 1000, gid: 2000, home: app }],
+      ['1000:2000', { uid: 1000, gid: 2000, home: app }],
+      ['root', { uid: 0, gid: 0, home: '/root' }],
     ];
     for (const [user, expected] of cases) assert.deepEqual(await resolveImageUser(root, user), expected, user);
   });
 
-  test('resolveImageUser() gives a uid without a passwd entry gid 0, as runc does', async () => {
+  test('resolveImageUser() gives a uid without a passwd entry gid 0 and home /, as runc does', async () => {
     const root = await rootWith({ 'etc/passwd': PASSWD });
-    assert.deepEqual(await resolveImageUser(root, '4242'), { uid: 4242, gid: 0 });
-    assert.deepEqual(await resolveImageUser(root, '4242:4242'), { uid: 4242, gid: 4242 });
+    assert.deepEqual(await resolveImageUser(root, '4242'), { uid: 4242, gid: 0, home: '/' });
+    assert.deepEqual(await resolveImageUser(root, '4242:4242'), { uid: 4242, gid: 4242, home: '/' });
+    assert.deepEqual(await resolveImageUser(await rootWith(), '0'), { uid: 0, gid: 0, home: '/' });
+    const homeless = await rootWith({ 'etc/passwd': 'nobody:x:65534:65534:nobody::/bin/false\n' });
+    assert.deepEqual(await resolveImageUser(homeless, 'nobody'), { uid: 65534, gid: 65534, home: '/' });
   });
 
   test('resolveImageUser() refuses a user or group that is not in the image', async () => {
@@ -71,8 +75,8 @@ describe('resolveImageUser', () => {
 
   test('resolveImageUser() needs no /etc for numeric users and refuses names without it', async () => {
     const root = await rootWith();
-    assert.deepEqual(await resolveImageUser(root, '1000:1000'), { uid: 1000, gid: 1000 });
-    assert.deepEqual(await resolveImageUser(root, '1000'), { uid: 1000, gid: 0 });
+    assert.deepEqual(await resolveImageUser(root, '1000:1000'), { uid: 1000, gid: 1000, home: '/' });
+    assert.deepEqual(await resolveImageUser(root, '1000'), { uid: 1000, gid: 0, home: '/' });
     await assert.rejects(
       resolveImageUser(root, 'app'),
       refusedWith('USER_UNKNOWN', /user "app" cannot be looked up: the image has no \/etc\/passwd/),
@@ -102,8 +106,8 @@ describe('resolveImageUser', () => {
     ].join('\n');
     const group = ['# groups', 'bad:x:', 'nogid:x:zz:', 'web:x:3000:', 'web:x:4000:'].join('\n');
     const root = await rootWith({ 'etc/passwd': passwd, 'etc/group': group });
-    assert.deepEqual(await resolveImageUser(root, 'app:web'), { uid: 1000, gid: 3000 });
-    assert.deepEqual(await resolveImageUser(root, 'spaced'), { uid: 7, gid: 8 });
+    assert.deepEqual(await resolveImageUser(root, 'app:web'), { uid: 1000, gid: 3000, home: '/' });
+    assert.deepEqual(await resolveImageUser(root, 'spaced'), { uid: 7, gid: 8, home: '/' });
     for (const user of ['short', 'letters', 'negative', 'huge', '+nis', 'hidden', 'app:bad', 'app:nogid']) {
       await assert.rejects(resolveImageUser(root, user), (e) => isErrorWithCode(e, 'USER_UNKNOWN'), user);
     }
@@ -114,7 +118,7 @@ describe('resolveImageUser', () => {
     for (const user of ['app:web:x', ':web', 'app:', '2147483648', '0:2147483648']) {
       await assert.rejects(resolveImageUser(root, user), (e) => isErrorWithCode(e, 'IMAGE_INVALID'), user);
     }
-    assert.deepEqual(await resolveImageUser(root, '2147483647'), { uid: 2147483647, gid: 0 });
+    assert.deepEqual(await resolveImageUser(root, '2147483647'), { uid: 2147483647, gid: 0, home: '/' });
   });
 
   test('resolveImageUser() follows a symlinked /etc/passwd inside the root, never out of it', async () => {
@@ -132,13 +136,13 @@ describe('resolveImageUser', () => {
     const root = await rootWith({ 'host/file': PASSWD });
     await mkdir(join(root, 'etc'));
     await symlink('/../../host/file', join(root, 'etc/passwd'));
-    assert.deepEqual(await resolveImageUser(root, 'app'), { uid: 1000, gid: 1001 });
+    assert.deepEqual(await resolveImageUser(root, 'app'), { uid: 1000, gid: 1001, home: '/home/app' });
   });
 
   test('resolveImageUser() follows a symlinked /etc directory and refuses a symlink loop', async () => {
     const root = await rootWith({ 'usr/etc/passwd': PASSWD });
     await symlink('usr/etc', join(root, 'etc'));
-    assert.deepEqual(await resolveImageUser(root, 'app'), { uid: 1000, gid: 1001 });
+    assert.deepEqual(await resolveImageUser(root, 'app'), { uid: 1000, gid: 1001, home: '/home/app' });
     const loop = await rootWith();
     await mkdir(join(loop, 'etc'));
     await symlink('group', join(loop, 'etc/passwd'));

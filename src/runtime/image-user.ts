@@ -7,6 +7,8 @@ import { RuntimeError } from './runtime-error.ts';
 export interface ImageUser {
   readonly uid: number;
   readonly gid: number;
+  /** The user's passwd home, "/" without a passwd entry: runc's HOME when the image sets none. */
+  readonly home: string;
 }
 
 /** runc's bound (libcontainer/user): ids stay within a signed 32-bit int. */
@@ -21,6 +23,8 @@ interface Entry {
   readonly id: number;
   /** A user's primary gid; a group's own id. */
   readonly gid: number;
+  /** A user's home directory; "" for a group. */
+  readonly home: string;
 }
 
 /**
@@ -38,21 +42,16 @@ export async function resolveImageUser(root: string, user: string): Promise<Imag
   const [name, group] = parts as [string, string | undefined];
   // A numeric part is always an id, never looked up as a name (as runc does).
   const uid = numericId(name, user);
+  // A uid takes its passwd entry's primary group and home; without an entry runc keeps its default gid 0
+  // and HOME "/" (Docker and containerd behave the same), so this does too rather than inventing gid = uid.
+  const entry =
+    uid === null ? await find(root, PASSWD, name) : (await readEntries(root, PASSWD))?.find((e) => e.id === uid);
+  const home = entry?.home || '/';
   if (group !== undefined) {
     const gid = numericId(group, user);
-    return {
-      uid: uid ?? (await find(root, PASSWD, name)).id,
-      gid: gid ?? (await find(root, GROUP, group)).id,
-    };
+    return { uid: uid ?? (entry as Entry).id, gid: gid ?? (await find(root, GROUP, group)).id, home };
   }
-  if (uid === null) {
-    const entry = await find(root, PASSWD, name);
-    return { uid: entry.id, gid: entry.gid };
-  }
-  // A uid alone takes its passwd entry's primary group; without an entry runc keeps its default gid 0
-  // (Docker and containerd behave the same), so this does too rather than inventing gid = uid.
-  const entry = (await readEntries(root, PASSWD))?.find((e) => e.id === uid);
-  return { uid, gid: entry?.gid ?? 0 };
+  return { uid: uid ?? (entry as Entry).id, gid: entry?.gid ?? 0, home };
 }
 
 function numericId(part: string, user: string): number | null {
@@ -92,10 +91,10 @@ async function readEntries(root: string, db: Database): Promise<Entry[] | null> 
 /** passwd(5) lines "name:password:uid:gid:gecos:home:shell"; malformed ones are skipped. */
 function parsePasswd(text: string): Entry[] {
   const entries: Entry[] = [];
-  for (const [name, , uid, gid] of records(text, 4)) {
+  for (const [name, , uid, gid, , home] of records(text, 4)) {
     const id = idField(uid!);
     const primary = idField(gid!);
-    if (id !== null && primary !== null) entries.push({ name: name!, id, gid: primary });
+    if (id !== null && primary !== null) entries.push({ name: name!, id, gid: primary, home: home ?? '' });
   }
   return entries;
 }
@@ -105,7 +104,7 @@ function parseGroup(text: string): Entry[] {
   const entries: Entry[] = [];
   for (const [name, , gid] of records(text, 3)) {
     const id = idField(gid!);
-    if (id !== null) entries.push({ name: name!, id, gid: id });
+    if (id !== null) entries.push({ name: name!, id, gid: id, home: '' });
   }
   return entries;
 }

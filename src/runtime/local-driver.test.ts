@@ -93,6 +93,8 @@ console.log('env listening');`,
         FIXITY_RELEASE: RELEASE,
         FIXITY_INSTANCE: status.id,
         FIXITY_ENVIRONMENT: 'prod',
+        // The image has no /etc/passwd: root's home is unknown, so HOME is "/" as under runc.
+        HOME: '/',
       });
       if (sandbox === 'bwrap') {
         assert.equal(seen.uid, 1000);
@@ -111,7 +113,7 @@ console.log('env listening');`,
     });
   }
 
-  test('start() runs a named image user with the uid and primary gid of the image /etc/passwd', async () => {
+  test('start() runs a named image user with the uid, primary gid and home of the image /etc/passwd', async () => {
     const refused: string[] = [];
     const { driver, spec, mem } = await setup({
       sandbox: 'bwrap',
@@ -124,14 +126,14 @@ console.log('env listening');`,
       {
         name: 'app/ids.js',
         content: `import { createServer } from 'node:http';
-createServer((q, s) => s.end(JSON.stringify([process.getuid(), process.getgid()]))).listen(Number(process.env.PORT));`,
+createServer((q, s) => s.end(JSON.stringify([process.getuid(), process.getgid(), process.env.HOME]))).listen(Number(process.env.PORT));`,
       },
     ]);
     const config = { ...hello.config, Entrypoint: ['node', '/app/ids.js'] };
     const named = mem.addImage(hello.layers, { ...config, User: 'app' });
     const { id, address } = await driver.start(spec({ image: named }));
     await driver.waitReady(id);
-    assert.deepEqual(JSON.parse(await get(address.port)), [1234, 2345]);
+    assert.deepEqual(JSON.parse(await get(address.port)), [1234, 2345, '/app']);
     await driver.stop(id, { graceMs: 2000 });
 
     const unknown = mem.addImage(hello.layers, { ...config, User: 'ghost' });

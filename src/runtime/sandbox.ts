@@ -83,6 +83,10 @@ async function resolveProgram(input: LaunchInput): Promise<{ image: string } | {
 export async function planLaunch(input: LaunchInput): Promise<LaunchPlan> {
   // Resolved even when it cannot be applied, so an image whose user is unknown is refused on every host.
   const ids = await resolveImageUser(input.root, input.user);
+  // HOME as runc sets it when neither the image nor the release does: the user's passwd home, root's for an
+  // image without User, "/" without an entry.
+  const home = input.env.HOME ?? (ids ?? (await resolveImageUser(input.root, '0')))?.home ?? '/';
+  input = { ...input, env: { ...input.env, HOME: home } };
   const program = await resolveProgram(input);
   const notes: string[] = [];
   const bwrap = input.support.bwrap;
