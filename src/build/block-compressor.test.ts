@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
 import { BLOCK_SIZE, type Compression, createBlockCompressor } from './block-compressor.ts';
 
 async function compress(compression: Compression, input: Buffer, chunk: number, concurrency: number): Promise<Buffer> {
@@ -41,5 +41,12 @@ describe('createBlockCompressor()', () => {
     let members = 0;
     for (let at = out.indexOf(header); at !== -1; at = out.indexOf(header, at + 1)) members++;
     assert.equal(members, 3);
+  });
+
+  test('createBlockCompressor() writes each block as gzip() at level 6 makes it, for empty input none', async () => {
+    const out = await compress('gzip', input, 1 << 16, 2);
+    const blocks = [0, 1, 2].map((i) => input.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
+    assert.ok(out.equals(Buffer.concat(blocks.map((b) => gzipSync(b, { level: 6 })))));
+    assert.equal((await compress('gzip', Buffer.alloc(0), 1, 1)).byteLength, 0);
   });
 });

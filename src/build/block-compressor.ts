@@ -12,8 +12,7 @@
  * Memory stays bounded: at most 2 × `concurrency` blocks (and their compressed forms) are held at once.
  */
 import { availableParallelism } from 'node:os';
-import { promisify } from 'node:util';
-import { constants, createZstdCompress, gzip } from 'node:zlib';
+import { constants, createGzip, createZstdCompress } from 'node:zlib';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -29,7 +28,6 @@ export interface BlockCompressor {
 export const BLOCK_SIZE = 1 << 20;
 const GZIP_LEVEL = 6;
 const ZSTD_LEVEL = 3;
-const gzipAsync = promisify(gzip);
 
 /** Creates a compressor that hands compressed bytes, in order, to `options.output`. */
 export function createBlockCompressor(
@@ -100,10 +98,12 @@ function createSink(compression: Compression, output: Output, options: SinkOptio
 // At most `concurrency` members compress at once (files are read on the main thread, not the threadpool), and
 // at most twice that many blocks are held; finished members are written in block order.
 function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
-  const queue: Array<{ member: Promise<Buffer>; settled: boolean }> = [];
+  const queue: Array<{ member: Promise<Buffer[]>; settled: boolean }> = [];
   let running = 0;
   let freed: (() => void) | null = null;
-  const writeFront = async () => output(await queue.shift()!.member);
+  const writeFront = async () => {
+    for (const piece of await queue.shift()!.member) await output(piece);
+  };
   return {
     async block(bytes) {
       while (queue.length > 0 && (queue[0]!.settled || queue.length >= 2 * concurrency)) await writeFront();
@@ -113,7 +113,7 @@ function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
         });
       }
       running++;
-      const item = { member: gzipAsync(bytes, { level: GZIP_LEVEL }), settled: false };
+      const item = { member: gzipMember(bytes), settled: false };
       item.member
         .then(
           () => recycle(bytes),
@@ -132,6 +132,23 @@ function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
     },
     destroy: () => {}, // members in flight finish on the threadpool and are dropped with `queue`
   };
+}
+
+/**
+ * One gzip member of `bytes`, as the pieces zlib wrote it in: the bytes of `gzip(bytes)`, without the copy
+ * that joins them. Compressed bytes live outside the JavaScript heap and wait for a full garbage collection,
+ * which V8 starts only after ~64 MB of them: packing 90k files, they piled up by 58 MB with the copy, 46-50
+ * without.
+ */
+function gzipMember(bytes: Buffer): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const pieces: Buffer[] = [];
+    const gzip = createGzip({ level: GZIP_LEVEL });
+    gzip.on('data', (piece: Buffer) => pieces.push(piece));
+    gzip.once('end', () => resolve(pieces));
+    gzip.once('error', reject);
+    gzip.end(bytes);
+  });
 }
 
 function zstdSink(output: Output, { recycle }: SinkOptions): Sink {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FileHandle, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { type FileHandle, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type Clock, type Digest, digestOf } from '../core/index.ts';
@@ -12,9 +12,8 @@ import {
   writeImageLayout,
 } from '../oci/index.ts';
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
-import { BuildError } from './build-error.ts';
 import { assertCacheMaxBytes, type CachePruneResult, DEFAULT_CACHE_MAX_BYTES, pruneCache } from './cache-prune.ts';
-import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
+import { collectSources } from './collect-sources.ts';
 import { createEvidenceCache } from './evidence-cache.ts';
 import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
 import { createLayerCache } from './layer-cache.ts';
@@ -30,16 +29,14 @@ import {
   type SignedEvidence,
   unsignedEvidence,
 } from './referrer-evidence.ts';
-import { createSPDXDocument, SBOM_PREDICATE_TYPE, type SBOMInput } from './sbom.ts';
+import { createSPDXDocument, SBOM_PREDICATE_TYPE, type SBOMFile, type SBOMInput } from './sbom.ts';
 import { createSBOMEvidence, type SBOMEvidenceTarget } from './sbom-evidence.ts';
 
 export type { SignedEvidence } from './referrer-evidence.ts';
 
-import { openScanMemo } from './scan-memo.ts';
-import { createSecretScanner, formatFindings } from './secret-scan.ts';
 import { readSourceInfo, type SourceInfo } from './source-info.ts';
-import { collectLayer, type FileEntry, sourcePath } from './source-tree.ts';
-import { loadBuildSpec, toMode } from './spec.ts';
+import { type FileEntry, sourcePath } from './source-tree.ts';
+import { loadBuildSpec } from './spec.ts';
 
 export const BUILDER_ID = 'https://fixity.dev/builder/local';
 
@@ -147,69 +144,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       prepared !== null && spec.prepare!.outputs.some((o) => from === o || from.startsWith(`${o}/`))
         ? prepared.workdir
         : root;
-    // Unless --no-cache, files unchanged since an earlier build are neither hashed nor scanned again. A
-    // prepared copy is new each build, so its files have nothing to remember.
+    // Unless --no-cache, files unchanged since an earlier build are neither hashed nor scanned again.
     const useCache = options.noCache !== true;
-    const digestCaches = new Map<string, Promise<FileDigestCache>>();
-    const digestsFor = (from: string) => {
-      let cache = digestCaches.get(from);
-      if (cache === undefined) {
-        cache = realpath(from)
-          .catch(() => from)
-          .then((real) => openDigestCache(join(cacheDir, 'files'), real, { clock }));
-        digestCaches.set(from, cache);
-      }
-      return cache;
-    };
-    const memo = useCache ? await openScanMemo(join(cacheDir, 'secrets'), root, { clock }) : undefined;
-    if (memo !== undefined) used.add(memo.file);
-    const scanner = createSecretScanner({ allow: spec.secrets?.allow ?? [], signal, clean: memo });
-    // Files read to hash them are scanned from the same bytes; the scanner reads only what is left.
-    const onContent = (entry: FileEntry, content: Buffer) =>
-      scanner.scanContent(
-        { path: entry.path, source: sourcePath(entry), size: entry.size, digest: entry.digest },
-        content,
-      );
-    const collected: FileEntry[][] = [];
-    for (const layer of spec.layers) {
-      const from = join(layerRoot(layer.from), layer.from);
-      const digests = useCache && layerRoot(layer.from) === root ? await digestsFor(from) : undefined;
-      collected.push(
-        await collectLayer(
-          {
-            from,
-            to: layer.to,
-            ...(layer.include ? { include: layer.include } : {}),
-            ...(layer.exclude ? { exclude: layer.exclude } : {}),
-            ...(layer.modes
-              ? { modes: Object.fromEntries(Object.entries(layer.modes).map(([g, m]) => [g, toMode(m)])) }
-              : {}),
-          },
-          { onContent, ...(signal ? { signal } : {}), ...(digests ? { digests } : {}) },
-        ),
-      );
-    }
-    for (const pending of digestCaches.values()) {
-      const cache = await pending;
-      used.add(cache.file);
-      await cache.save();
-    }
-    const files = collected.flat().filter((e) => e.type === 'file' && e.source !== null);
-    const findings = await scanner.finish(
-      (function* () {
-        for (const f of files) yield { path: f.path, source: sourcePath(f), size: f.size, digest: f.digest };
-      })(),
-    );
-    await memo?.save();
-    if (findings.length > 0) {
-      throw new BuildError(
-        'SECRET_FOUND',
-        `Cannot build ${spec.name}: ${findings.length} likely secret(s) in packaged files\n${formatFindings(findings)}`,
-        {
-          detail: { findings },
-        },
-      );
-    }
+    const collected = await collectSources({ spec, root, layerRoot, cacheDir, useCache, clock, used, signal });
 
     const cache = createLayerCache(join(cacheDir, 'layers'), { clock });
     const layerKeys = collected.map((entries) =>
@@ -289,15 +226,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       version: spec.version,
       imageDigest: digest,
       created: new Date(info.sourceDateEpoch * 1000).toISOString(),
-      files: imageFiles(collected).map((f) => ({ path: f.path, digest: f.digest!, sha1: f.sha1!, size: f.size })),
+      files: imageFiles(collected),
       // Host paths are made only for the few files read (lock files, package manifests).
       packages: await findPackages(
-        files.map((f) => ({
-          path: f.path,
-          get source() {
-            return sourcePath(f);
-          },
-        })),
+        collected.flat().filter((e) => e.type === 'file' && e.source !== null),
+        sourcePath,
       ),
       toolVersion,
     });
@@ -494,10 +427,11 @@ function treeDigest(layers: FileEntry[][]): Digest {
 
 /**
  * The regular files of the image (hardlinks too, each a path to the same content), each path as the last
- * layer holding it leaves it: a later layer's entry hides an earlier one's, as on unpacking.
+ * layer holding it leaves it: a later layer's entry hides an earlier one's, as on unpacking. The entries
+ * themselves, not copies (90k objects): those of files and hardlinks have their digests set.
  */
-function imageFiles(layers: FileEntry[][]): FileEntry[] {
+function imageFiles(layers: FileEntry[][]): SBOMFile[] {
   const byPath = new Map<string, FileEntry>();
   for (const entries of layers) for (const entry of entries) byPath.set(entry.path, entry);
-  return [...byPath.values()].filter((e) => e.type === 'file' || e.type === 'hardlink');
+  return [...byPath.values()].filter((e) => e.type === 'file' || e.type === 'hardlink') as SBOMFile[];
 }

@@ -43,8 +43,8 @@ async function recorded(dir: string, entries: Array<[string, FileStamp, FileDige
 describe('openDigestCache()', () => {
   test('openDigestCache() returns the recorded SHA-256 and SHA-1 when the stamp is unchanged and old enough', async () => {
     const dir = tempDir();
-    const cache = await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
-    assert.deepEqual(cache.get(`${ROOT}/a.js`, stamp(60_000)), D1);
+    const cache = await recorded(dir, [['a.js', stamp(60_000), D1]]);
+    assert.deepEqual(cache.get('a.js', stamp(60_000)), D1);
     assert.deepEqual(cache.counts(), { hits: 1, misses: 0 });
     const [file] = readdirSync(dir);
     const stored = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
@@ -55,18 +55,18 @@ describe('openDigestCache()', () => {
 
   test('openDigestCache() ignores a version 1 cache, which holds no SHA-1, instead of misreading it', async () => {
     const dir = tempDir();
-    await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    await recorded(dir, [['a.js', stamp(60_000), D1]]);
     const [file] = readdirSync(dir);
     const v2 = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
     const v1 = { ...v2, version: 1, entries: v2.entries.map((e: string[]) => e.slice(0, 3)) };
     writeFileSync(join(dir, file!), JSON.stringify(v1));
     const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
-    assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), null);
+    assert.equal(cache.get('a.js', stamp(60_000)), null);
   });
 
   test('openDigestCache() misses when dev, ino, size, mtime or ctime changed, or the path is unknown', async () => {
     const dir = tempDir();
-    const cache = await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    const cache = await recorded(dir, [['a.js', stamp(60_000), D1]]);
     const old = stamp(60_000);
     for (const changed of [
       { dev: 2050n },
@@ -76,12 +76,12 @@ describe('openDigestCache()', () => {
       { ctimeNs: old.ctimeNs + 1n },
     ]) {
       assert.equal(
-        cache.get(`${ROOT}/a.js`, { ...old, ...changed }),
+        cache.get('a.js', { ...old, ...changed }),
         null,
         JSON.stringify(changed, (_, v) => `${v}`),
       );
     }
-    assert.equal(cache.get(`${ROOT}/b.js`, old), null);
+    assert.equal(cache.get('b.js', old), null);
     assert.deepEqual(cache.counts(), { hits: 0, misses: 6 });
   });
 
@@ -91,29 +91,43 @@ describe('openDigestCache()', () => {
     const ctimeRacy = { ...stamp(60_000), ctimeNs: ns(NOW - 10) };
     const settled = stamp(RACY_MS + 1);
     const cache = await recorded(dir, [
-      [`${ROOT}/racy`, racy, D1],
-      [`${ROOT}/ctime-racy`, ctimeRacy, D1],
-      [`${ROOT}/settled`, settled, D2],
+      ['racy', racy, D1],
+      ['ctime-racy', ctimeRacy, D1],
+      ['settled', settled, D2],
     ]);
-    assert.equal(cache.get(`${ROOT}/racy`, racy), null);
-    assert.equal(cache.get(`${ROOT}/ctime-racy`, ctimeRacy), null);
-    assert.deepEqual(cache.get(`${ROOT}/settled`, settled), D2);
+    assert.equal(cache.get('racy', racy), null);
+    assert.equal(cache.get('ctime-racy', ctimeRacy), null);
+    assert.deepEqual(cache.get('settled', settled), D2);
   });
 
   test('openDigestCache() trusts a racy entry once a later session has hashed it again', async () => {
     const dir = tempDir();
     const racy = stamp(100);
-    const second = await recorded(dir, [[`${ROOT}/f`, racy, D1]], NOW + 10_000);
-    assert.equal(second.get(`${ROOT}/f`, racy), null);
-    second.set(`${ROOT}/f`, racy, D1); // what collectLayer does after hashing it again
+    const second = await recorded(dir, [['f', racy, D1]], NOW + 10_000);
+    assert.equal(second.get('f', racy), null);
+    second.set('f', racy, D1); // what collectLayer does after hashing it again
     await second.save();
     const third = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 20_000) });
-    assert.deepEqual(third.get(`${ROOT}/f`, racy), D1);
+    assert.deepEqual(third.get('f', racy), D1);
+  });
+
+  test('openDigestCache() reads a file as earlier builds wrote it, by paths relative to the root, non-ASCII too', async () => {
+    const dir = tempDir();
+    await recorded(dir, [['x', stamp(60_000), D1]]);
+    const [file] = readdirSync(dir);
+    const t = ns(NOW - 60_000);
+    const row = (path: string, d: FileDigests) => [path, `2049:77:5:${t}:${t}`, d.digest.slice(7), d.sha1];
+    const entries = [row('ünï/cödé ß.js', D1), row('a.js', D2)];
+    writeFileSync(join(dir, file!), JSON.stringify({ version: 2, root: ROOT, recordedAtMs: NOW, entries }));
+    const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
+    assert.deepEqual(cache.get('ünï/cödé ß.js', stamp(60_000)), D1);
+    assert.deepEqual(cache.get('a.js', stamp(60_000)), D2);
+    assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), null, 'keys are relative to the root');
   });
 
   test('openDigestCache() ignores a cache file that is corrupt, truncated or of another shape', async () => {
     const dir = tempDir();
-    await recorded(dir, [[`${ROOT}/a.js`, stamp(60_000), D1]]);
+    await recorded(dir, [['a.js', stamp(60_000), D1]]);
     const [file] = readdirSync(dir);
     const good = readFileSync(join(dir, file!), 'utf8');
     const bad = [
@@ -130,27 +144,27 @@ describe('openDigestCache()', () => {
     for (const content of bad) {
       writeFileSync(join(dir, file!), content);
       const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
-      assert.equal(cache.get(`${ROOT}/a.js`, stamp(60_000)), null, content.slice(0, 40));
+      assert.equal(cache.get('a.js', stamp(60_000)), null, content.slice(0, 40));
     }
   });
 
   test('save() keeps only the entries this build used, writes atomically, and skips an unchanged file', async () => {
     const dir = tempDir();
     const cache = await recorded(dir, [
-      [`${ROOT}/kept`, stamp(60_000), D1],
-      [`${ROOT}/deleted`, stamp(60_000), D2],
+      ['kept', stamp(60_000), D1],
+      ['deleted', stamp(60_000), D2],
     ]);
-    assert.deepEqual(cache.get(`${ROOT}/kept`, stamp(60_000)), D1);
+    assert.deepEqual(cache.get('kept', stamp(60_000)), D1);
     await cache.save();
     const [file] = readdirSync(dir);
     assert.deepEqual(readdirSync(dir), [file], 'no temporary file is left');
     const again = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 120_000) });
-    assert.equal(again.get(`${ROOT}/deleted`, stamp(60_000)), null);
-    assert.deepEqual(again.get(`${ROOT}/kept`, stamp(60_000)), D1);
+    assert.equal(again.get('deleted', stamp(60_000)), null);
+    assert.deepEqual(again.get('kept', stamp(60_000)), D1);
     writeFileSync(join(dir, file!), readFileSync(join(dir, file!), 'utf8').replace('"version"', ' "version"'));
     const marked = readFileSync(join(dir, file!), 'utf8');
     const unchanged = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 180_000) });
-    unchanged.get(`${ROOT}/kept`, stamp(60_000));
+    unchanged.get('kept', stamp(60_000));
     await unchanged.save();
     assert.equal(readFileSync(join(dir, file!), 'utf8'), marked, 'a build that changed nothing does not rewrite');
   });

@@ -8,7 +8,7 @@
  *   than the session that recorded it (the time the cache was opened, before any hashing); younger files are
  *   hashed again on every build until they age. File and clock times are assumed to come from one clock, as
  *   git assumes; a file system whose clock runs well behind this host's weakens the rule.
- * - One file per layer source root (`<dir>/<sha256 of root>.json`), paths stored relative to it. A build saves
+ * - One file per layer source root (`<dir>/<sha256 of root>.json`), paths relative to it. A build saves
  *   only the entries it used, so deleted files drop out, and writes nothing when it used all as they were.
  * - The file is replaced atomically (temporary file and rename); one that cannot be read or parsed, or has
  *   another version or root, is ignored, never trusted in part. Opening and saving set its mtime from the
@@ -30,12 +30,15 @@ export interface FileDigests {
   sha1: string;
 }
 
-/** Port used by collectLayer: digests known for files by their stamp. */
+/**
+ * Port used by collectLayer: digests known for files by their stamp. Files are named by their path relative
+ * to the layer source root (`rel`), the string the walk made anyway: a copy per file cost ~9 MB for 90k files.
+ */
 export interface DigestCache {
-  /** The digests recorded for `path` at this stamp, or null when unknown, changed or too recent to trust. */
-  get(path: string, stamp: FileStamp): FileDigests | null;
-  /** Records `digests` as those of the content of `path` at `stamp`. */
-  set(path: string, stamp: FileStamp, digests: FileDigests): void;
+  /** The digests recorded for `rel` at this stamp, or null when unknown, changed or too recent to trust. */
+  get(rel: string, stamp: FileStamp): FileDigests | null;
+  /** Records `digests` as those of the content of `rel` at `stamp`. */
+  set(rel: string, stamp: FileStamp, digests: FileDigests): void;
 }
 
 /** A DigestCache kept in a file; `save()` writes what this build used. */
@@ -58,19 +61,16 @@ type Row = [path: string, stamp: string, hex: string, sha1: string];
 export async function openDigestCache(dir: string, root: string, options: { clock: Clock }): Promise<FileDigestCache> {
   const file = join(dir, `${digestOf(root).slice('sha256:'.length)}.json`);
   const openedAt = options.clock.now().getTime();
-  const prefix = root.endsWith('/') ? root : `${root}/`;
   const { known, trustBeforeNs } = await load(file, root);
   await touchCacheEntry(file, options.clock);
-  const keyOf = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
   const used = new Map<string, Row>();
   let hits = 0;
   let misses = 0;
   let changed = false;
   return {
     file,
-    get(path, stamp) {
-      const key = keyOf(path);
-      const row = known.get(key);
+    get(rel, stamp) {
+      const row = known.get(rel);
       if (
         row === undefined ||
         row[1] !== stampOf(stamp) ||
@@ -81,14 +81,11 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
         return null;
       }
       hits++;
-      used.set(key, row);
+      used.set(rel, row);
       return { digest: `sha256:${row[2]}`, sha1: row[3] };
     },
-    set(path, stamp, digests) {
-      // A copy, not a slice: a slice would keep the whole host path alive (the caller made it just to open
-      // the file) for every file of the layer until the build ends.
-      const key = Buffer.from(keyOf(path)).toString();
-      used.set(key, [key, stampOf(stamp), digests.digest.slice(7), digests.sha1]);
+    set(rel, stamp, digests) {
+      used.set(rel, [rel, stampOf(stamp), digests.digest.slice(7), digests.sha1]);
       changed = true;
     },
     async save() {
@@ -116,8 +113,11 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
   };
 }
 
+// `dev:ino:size:mtimeNs:ctimeNs`. Joined, not a template literal: V8 builds that as a tree of 8 concatenated
+// strings over 5 number strings (~430 bytes, against ~70 flat), and a fill build keeps one per file until it
+// saves (measured in the middle of hashing 90k files: 140 MB live before, 119 after).
 function stampOf(s: FileStamp): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(':');
 }
 
 async function load(file: string, root: string): Promise<{ known: Map<string, Row>; trustBeforeNs: bigint }> {

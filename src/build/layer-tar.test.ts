@@ -314,6 +314,21 @@ describe('writeLayer()', () => {
     );
     assert.ok(!existsSync(out));
   });
+
+  test('writeLayer() takes entries in UTF-8 byte order, not UTF-16, when names hold U+E000 and up or surrogates', async () => {
+    // UTF-16 puts 😀 (a surrogate pair) before U+E000 and 'é'; UTF-8 puts it after both, as collectLayer sorts.
+    const entries = await collectLayer({ from: tree({ é: '1', '\uE000': '2', '😀': '3' }), to: '/' });
+    assert.deepEqual(
+      entries.map((e) => e.path),
+      ['é', '\uE000', '😀'],
+    );
+    const out = join(tempDir(), 'layer');
+    await writeLayer(entries, { mtime: EPOCH, compression: 'none', out });
+    const reversed = [entries[0]!, entries[2]!, entries[1]!];
+    await assert.rejects(writeLayer(reversed, { mtime: EPOCH, compression: 'none', out: `${out}2` }), (err) =>
+      isErrorWithCode(err, 'LAYER_INVALID'),
+    );
+  });
 });
 
 function zstdCLI(): boolean {

@@ -136,6 +136,28 @@ describe('findPackages()', () => {
     );
   });
 
+  test('findPackages() with sourceOf asks it for the host path of only the files it reads', async () => {
+    const staged = await stage({
+      '/srv/package-lock.json': lockV3,
+      '/srv/node_modules/debug/package.json': { name: 'debug', version: '4.3.4' },
+      '/srv/node_modules/left-pad/package.json': { name: 'left-pad', version: '1.3.0', license: 'WTFPL' },
+      '/srv/node_modules/left-pad/index.js': 'module.exports = 0;',
+    });
+    const asked: string[] = [];
+    const records = await findPackages(
+      staged.map(({ path }) => ({ path })),
+      ({ path }) => {
+        asked.push(path);
+        return staged.find((f) => f.path === path)!.source;
+      },
+    );
+    assert.deepEqual(
+      records.map((r) => `${r.name}@${r.version} ${r.license}`),
+      ['debug@4.3.4 MIT', 'left-pad@1.3.0 WTFPL'],
+    );
+    assert.deepEqual(asked.sort(), ['/srv/node_modules/left-pad/package.json', '/srv/package-lock.json']);
+  });
+
   test('findPackages() reads an npm lockfileVersion 2 lock from its packages map, not its legacy tree', async () => {
     const lock = {
       name: 'api',

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJSON, type Digest } from '../core/index.ts';
 import { createStatement, IN_TOTO_PAYLOAD_TYPE, type StatementSubject } from './in-toto-statement.ts';
-import { expandSPDXPlan, SBOM_PREDICATE_TYPE, type SPDXPlan } from './sbom.ts';
+import { expandSPDXPlan, fileRows, relationshipRows, SBOM_PREDICATE_TYPE, type SPDXPlan } from './sbom.ts';
 
 const PIECE = 1 << 16;
 
@@ -39,7 +39,7 @@ export function writeSBOMEnvelope(
     '0',
   );
   const [documentHead, rest] = cut(
-    canonicalJSON(expandSPDXPlan({ ...plan, files: [], relationships: [] })),
+    canonicalJSON(expandSPDXPlan({ ...plan, files: [], fileIds: [], contained: [], relationships: [] })),
     ',"files":[',
     ']',
   );
@@ -54,15 +54,15 @@ export function writeSBOMEnvelope(
       text = '';
     }
   };
-  for (let i = 0; i < plan.files.length; i++) {
-    const [fileName, id, sha1, sha256] = plan.files[i]!;
-    text += `${i === 0 ? '' : ','}{"SPDXID":${JSON.stringify(id)},"checksums":[{"algorithm":"SHA1","checksumValue":"${sha1}"},{"algorithm":"SHA256","checksumValue":"${sha256}"}],"fileName":${JSON.stringify(fileName)}}`;
+  let i = 0;
+  for (const [fileName, id, sha1, sha256] of fileRows(plan)) {
+    text += `${i++ === 0 ? '' : ','}{"SPDXID":${JSON.stringify(id)},"checksums":[{"algorithm":"SHA1","checksumValue":"${sha1}"},{"algorithm":"SHA256","checksumValue":"${sha256}"}],"fileName":${JSON.stringify(fileName)}}`;
     flush();
   }
   text += `]${documentMiddle}`;
-  for (let i = 0; i < plan.relationships.length; i++) {
-    const [from, type, to] = plan.relationships[i]!;
-    text += `${i === 0 ? '' : ','}{"relatedSpdxElement":${JSON.stringify(to)},"relationshipType":"${type}","spdxElementId":${JSON.stringify(from)}}`;
+  i = 0;
+  for (const [from, type, to] of relationshipRows(plan)) {
+    text += `${i++ === 0 ? '' : ','}{"relatedSpdxElement":${JSON.stringify(to)},"relationshipType":"${type}","spdxElementId":${JSON.stringify(from)}}`;
     flush();
   }
   payload.push(`${text}]${documentTail}${statementTail}`);

@@ -3,7 +3,15 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { EvidenceError } from './evidence-error.ts';
 import type { PackageRecord } from './lockfiles.ts';
-import { createSPDXDocument, SBOM_PREDICATE_TYPE, type SBOMInput, SPDX_MEDIA_TYPE } from './sbom.ts';
+import {
+  createSPDXDocument,
+  fileRows,
+  planSPDXDocument,
+  relationshipRows,
+  SBOM_PREDICATE_TYPE,
+  type SBOMInput,
+  SPDX_MEDIA_TYPE,
+} from './sbom.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -239,5 +247,39 @@ describe('createSPDXDocument()', () => {
           err instanceof EvidenceError && err.code === 'EVIDENCE_INPUT_INVALID' && message.test(err.message),
       );
     }
+  });
+});
+
+describe('planSPDXDocument()', () => {
+  const rowsOf = (files: SBOMInput['files']) => {
+    const plan = planSPDXDocument({ ...input, files });
+    return { files: [...fileRows(plan)], relationships: [...relationshipRows(plan)] };
+  };
+  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const sorted = (rows: string[][]) =>
+    [...rows].sort((a, b) => compare(a[0]!, b[0]!) || compare(a[1]!, b[1]!) || compare(a[2]!, b[2]!));
+
+  test('relationshipRows() merges the root CONTAINS of each file into the others, all sorted', () => {
+    for (const files of [[], [file('/app/z.js')], [...input.files, file('/app/ünï cödé/ß.js'), file('/a')]]) {
+      const { relationships } = rowsOf(files);
+      assert.deepEqual(relationships, sorted(relationships));
+      const contains = relationships.filter(([, type]) => type === 'CONTAINS').map(([, , to]) => to);
+      assert.deepEqual(
+        contains.sort(),
+        rowsOf(files)
+          .files.map(([, id]) => id)
+          .sort(),
+      );
+      assert.equal(relationships.length, files.length + 1 + 5, 'DESCRIBES, the files and the 5 packages');
+    }
+  });
+
+  test('fileRows() gives each file by path as ./path, SPDXID and its SHA-1 and SHA-256 hex', () => {
+    assert.deepEqual(rowsOf([]).files, []);
+    const odd = file('/app/ünï cödé/ß.js');
+    assert.deepEqual(rowsOf([file('/app/z.js'), odd]).files, [
+      ['./app/z.js', 'SPDXRef-File-app-z.js', file('/app/z.js').sha1, file('/app/z.js').digest.slice(7)],
+      ['./app/ünï cödé/ß.js', 'SPDXRef-File-app-n-c-d-.js', odd.sha1, odd.digest.slice(7)],
+    ]);
   });
 });

@@ -27,7 +27,7 @@ export interface SBOMInput {
   imageDigest?: string;
   /** RFC 3339; pass SOURCE_DATE_EPOCH so rebuilds give byte-identical documents. */
   created: string;
-  files: SBOMFile[];
+  files: readonly SBOMFile[];
   packages: PackageRecord[];
   /** Base URI of the document namespace; default `https://fixity.dev/spdx`. */
   namespace?: string;
@@ -40,17 +40,46 @@ const ALGORITHMS = { sha1: 'SHA1', sha256: 'SHA256', sha384: 'SHA384', sha512: '
 
 /**
  * The SPDX document in compact form, as `writeSBOMEnvelope` streams it: the document's small fields as they
- * are, and one row per file and per relationship instead of a tree of objects (100k files).
+ * are, and the input's own file records with one id each instead of a tree of objects (100k files). File rows
+ * and the root's CONTAINS relationships are made as they are written (`fileRows`, `relationshipRows`): kept,
+ * with their `./` names and hex strings, a plan of 90k files held 37 MB instead of 13.
  */
 export interface SPDXPlan {
   name: string;
   documentNamespace: string;
   creationInfo: { created: string; creators: string[] };
   packages: SPDXPackage[];
-  /** Per file, sorted by path: `./` path, SPDXID, SHA-1 hex, SHA-256 hex. */
-  files: Array<[fileName: string, id: string, sha1: string, sha256: string]>;
-  /** Sorted: spdxElementId, relationshipType, relatedSpdxElement. */
+  /** The input's files, sorted by path. */
+  files: readonly SBOMFile[];
+  /** The SPDXID of each of `files`, by index. */
+  fileIds: readonly string[];
+  /** `fileIds` sorted: the root CONTAINS each. */
+  contained: readonly string[];
+  /** Sorted: spdxElementId, relationshipType, relatedSpdxElement; all but the root's CONTAINS. */
   relationships: Array<[from: string, type: SPDXRelationshipType, to: string]>;
+}
+
+type FileRow = [fileName: string, id: string, sha1: string, sha256: string];
+type RelationshipRow = SPDXPlan['relationships'][number];
+
+/** The plan's files in order, each as `./` path, SPDXID, SHA-1 hex, SHA-256 hex. */
+export function* fileRows(plan: Pick<SPDXPlan, 'files' | 'fileIds'>): Generator<FileRow> {
+  for (let i = 0; i < plan.files.length; i++) {
+    const file = plan.files[i]!;
+    yield [`./${file.path.replace(/^\/+/, '')}`, plan.fileIds[i]!, file.sha1, file.digest.slice('sha256:'.length)];
+  }
+}
+
+/** Every relationship of the plan, sorted: the root's CONTAINS merged into the others. */
+export function* relationshipRows(plan: Pick<SPDXPlan, 'relationships' | 'contained'>): Generator<RelationshipRow> {
+  const { relationships, contained } = plan;
+  let r = 0;
+  for (const id of contained) {
+    const row: RelationshipRow = [ROOT_ID, 'CONTAINS', id];
+    while (r < relationships.length && compareRelationships(relationships[r]!, row) < 0) yield relationships[r++]!;
+    yield row;
+  }
+  while (r < relationships.length) yield relationships[r++]!;
 }
 
 /**
@@ -76,7 +105,7 @@ export function expandSPDXPlan(plan: SPDXPlan): SPDXDocument {
     documentNamespace: plan.documentNamespace,
     creationInfo: plan.creationInfo,
     packages: plan.packages,
-    files: plan.files.map(([fileName, SPDXID, sha1, sha256]) => ({
+    files: Array.from(fileRows(plan), ([fileName, SPDXID, sha1, sha256]) => ({
       fileName,
       SPDXID,
       checksums: [
@@ -84,24 +113,26 @@ export function expandSPDXPlan(plan: SPDXPlan): SPDXDocument {
         { algorithm: 'SHA256', checksumValue: sha256 },
       ],
     })),
-    relationships: plan.relationships.map(([from, type, to]) => relation(from, type, to)),
+    relationships: Array.from(relationshipRows(plan), ([from, type, to]) => relation(from, type, to)),
   };
 }
 
 /** What createSPDXDocument writes, in compact form; see there. */
 export function planSPDXDocument(input: SBOMInput): SPDXPlan {
   const created = toUTCSeconds(input.created, 'SBOM created time');
-  const files = createFiles(input.files);
+  const { files, fileIds } = createFiles(input.files);
   const dependencies = createDependencies(input.packages);
   const root = createRoot(input, files);
   const relationships: SPDXPlan['relationships'] = [
     ['SPDXRef-DOCUMENT', 'DESCRIBES', ROOT_ID],
-    ...files.map((file): SPDXPlan['relationships'][number] => [ROOT_ID, 'CONTAINS', file[1]]),
-    ...dependencies.map(({ spdx, dev }): SPDXPlan['relationships'][number] =>
-      dev ? [spdx.SPDXID, 'DEV_DEPENDENCY_OF', ROOT_ID] : [ROOT_ID, 'DEPENDS_ON', spdx.SPDXID],
+    ...dependencies.map(
+      ({ spdx, dev }): RelationshipRow =>
+        dev ? [spdx.SPDXID, 'DEV_DEPENDENCY_OF', ROOT_ID] : [ROOT_ID, 'DEPENDS_ON', spdx.SPDXID],
     ),
   ];
   relationships.sort(compareRelationships);
+  const contained = [...fileIds].sort(compare);
+  const plan = { files, fileIds, contained, relationships };
   const creationInfo = {
     created,
     creators: [input.toolVersion ? `Tool: fixity-${input.toolVersion}` : 'Tool: fixity'],
@@ -115,18 +146,18 @@ export function planSPDXDocument(input: SBOMInput): SPDXPlan {
   hash.update(`{"name":${JSON.stringify(name)},"creationInfo":${JSON.stringify(creationInfo)}`);
   hash.update(`,"packages":${JSON.stringify(packages)},"files":[`);
   let chunk = '';
-  for (let i = 0; i < files.length; i++) {
-    const [fileName, id, sha1, sha256] = files[i]!;
-    chunk += `${i === 0 ? '' : ','}{"fileName":${JSON.stringify(fileName)},"SPDXID":${JSON.stringify(id)},"checksums":[{"algorithm":"SHA1","checksumValue":"${sha1}"},{"algorithm":"SHA256","checksumValue":"${sha256}"}]}`;
+  let i = 0;
+  for (const [fileName, id, sha1, sha256] of fileRows(plan)) {
+    chunk += `${i++ === 0 ? '' : ','}{"fileName":${JSON.stringify(fileName)},"SPDXID":${JSON.stringify(id)},"checksums":[{"algorithm":"SHA1","checksumValue":"${sha1}"},{"algorithm":"SHA256","checksumValue":"${sha256}"}]}`;
     if (chunk.length > 1 << 16) {
       hash.update(chunk);
       chunk = '';
     }
   }
   chunk += '],"relationships":[';
-  for (let i = 0; i < relationships.length; i++) {
-    const [from, type, to] = relationships[i]!;
-    chunk += `${i === 0 ? '' : ','}{"spdxElementId":${JSON.stringify(from)},"relationshipType":"${type}","relatedSpdxElement":${JSON.stringify(to)}}`;
+  i = 0;
+  for (const [from, type, to] of relationshipRows(plan)) {
+    chunk += `${i++ === 0 ? '' : ','}{"spdxElementId":${JSON.stringify(from)},"relationshipType":"${type}","relatedSpdxElement":${JSON.stringify(to)}}`;
     if (chunk.length > 1 << 16) {
       hash.update(chunk);
       chunk = '';
@@ -144,12 +175,11 @@ export function planSPDXDocument(input: SBOMInput): SPDXPlan {
     documentNamespace: `${base}/${encodeURIComponent(input.name)}-${encodeURIComponent(input.version)}-${contentHex}`,
     creationInfo,
     packages,
-    files,
-    relationships,
+    ...plan,
   };
 }
 
-function createRoot(input: SBOMInput, files: SPDXPlan['files']): SPDXPackage {
+function createRoot(input: SBOMInput, files: readonly SBOMFile[]): SPDXPackage {
   const root: SPDXPackage = {
     name: input.name,
     SPDXID: ROOT_ID,
@@ -164,7 +194,7 @@ function createRoot(input: SBOMInput, files: SPDXPlan['files']): SPDXPackage {
   if (files.length > 0) {
     // §7.9: SHA-1 over the file SHA-1s sorted and concatenated. No file is excluded: the SBOM is a referrer
     // of the image, never one of its files.
-    const sha1s = files.map((file) => file[2]).sort();
+    const sha1s = files.map((file) => file.sha1).sort();
     const value = createHash('sha1').update(sha1s.join('')).digest('hex');
     root.packageVerificationCode = { packageVerificationCodeValue: value };
   }
@@ -177,17 +207,18 @@ function createRoot(input: SBOMInput, files: SPDXPlan['files']): SPDXPackage {
   return root;
 }
 
-function createFiles(files: SBOMFile[]): SPDXPlan['files'] {
-  const sorted = [...files].sort((a, b) => compare(a.path, b.path));
+// The files sorted by path, checked, and their ids.
+function createFiles(input: readonly SBOMFile[]): Pick<SPDXPlan, 'files' | 'fileIds'> {
+  const sorted = [...input].sort((a, b) => compare(a.path, b.path));
   const ids = new Set<string>();
-  return sorted.map((file, index) => {
+  const fileIds = sorted.map((file, index) => {
     if (index > 0 && sorted[index - 1]!.path === file.path) invalid(`file ${file.path} is listed twice`);
-    const { algorithm, hex } = digestParts(file.digest, `the digest of file ${file.path}`);
+    const { algorithm } = digestParts(file.digest, `the digest of file ${file.path}`);
     if (algorithm !== 'sha256') invalid(`file ${file.path} has a ${algorithm} digest, not sha256`);
     if (!/^[0-9a-f]{40}$/.test(file.sha1)) invalid(`file ${file.path} has a sha1 that is not 40 lowercase hex`);
-    const relative = file.path.replace(/^\/+/, '');
-    return [`./${relative}`, uniqueId(`SPDXRef-File-${idPart(relative)}`, file.path, ids), file.sha1, hex];
+    return uniqueId(`SPDXRef-File-${idPart(file.path.replace(/^\/+/, ''))}`, file.path, ids);
   });
+  return { files: sorted, fileIds };
 }
 
 function createDependencies(records: PackageRecord[]): Array<{ spdx: SPDXPackage; dev: boolean }> {
@@ -255,7 +286,7 @@ function relation(from: string, type: SPDXRelationshipType, to: string): SPDXRel
   return { spdxElementId: from, relationshipType: type, relatedSpdxElement: to };
 }
 
-function compareRelationships(a: SPDXPlan['relationships'][number], b: SPDXPlan['relationships'][number]): number {
+function compareRelationships(a: RelationshipRow, b: RelationshipRow): number {
   return compare(a[0], b[0]) || compare(a[1], b[1]) || compare(a[2], b[2]);
 }
 

@@ -153,16 +153,15 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   for (const { entry, found: f } of contents) {
     await pause();
     const stamp = f.stamp!;
-    const path = sourcePath(entry);
-    const known = options.digests?.get(path, stamp) ?? null;
+    const known = options.digests?.get(f.rel, stamp) ?? null;
     if (known !== null) {
       entry.digest = known.digest;
       entry.sha1 = known.sha1;
       entry.size = Number(stamp.size);
       continue;
     }
-    const hashed = hashSourceFile(path, stamp);
-    options.digests?.set(path, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
+    const hashed = hashSourceFile(sourcePath(entry), stamp);
+    options.digests?.set(f.rel, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
     entry.digest = hashed.digest;
     entry.sha1 = hashed.sha1;
     entry.size = hashed.size;
