@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
@@ -105,6 +105,12 @@ interface ReleaseRoute {
   readonly recorder: ReleaseRecorder;
   readonly backends: BackendState[];
   rr: number;
+}
+
+/** A release chosen for a request, and the backend of it. */
+interface Target {
+  readonly route: ReleaseRoute;
+  readonly backend: BackendState;
 }
 
 interface Snapshot {
@@ -266,18 +272,45 @@ export function createRouter(options: RouterOptions): Router {
     };
     (res as ExchangeCarrier)[EXCHANGE] = ex;
     res.once('close', onClientClose);
+    const choice = choose(s, headers, pinned);
+    if ('code' in choice) sendError(ex, 503, choice.code, choice.message);
+    else forward(ex, choice.route, choice.backend);
+  }
+
+  /** Where a new request goes, by its pin or by weight; or why it cannot go anywhere (a 503). */
+  function choose(
+    s: Snapshot,
+    headers: IncomingHttpHeaders,
+    pinned: ReleaseRoute | 'none' | undefined,
+  ): Target | { code: RouterErrorCode; message: string } {
     if (pinned === undefined) {
       const pin = headers[PIN_HEADER] ?? 'the fixity-release cookie';
-      sendError(ex, 503, 'PINNED_RELEASE_UNAVAILABLE', `Cannot route to pinned release ${pin}: it has no backend`);
-      return;
+      return {
+        code: 'PINNED_RELEASE_UNAVAILABLE',
+        message: `Cannot route to pinned release ${pin}: it has no backend`,
+      };
     }
     const route = pinned === 'none' ? pickRelease(s, undefined, random) : pinned;
     const backend = route && pickBackend(route, undefined, clock);
     if (route === undefined || backend === undefined) {
-      sendError(ex, 503, 'NO_BACKEND', `Cannot route request: service ${service} in ${environment} has no backend`);
-      return;
+      return {
+        code: 'NO_BACKEND',
+        message: `Cannot route request: service ${service} in ${environment} has no backend`,
+      };
     }
-    forward(ex, route, backend);
+    return { route, backend };
+  }
+
+  /**
+   * Where to try again after a connection to `backend` failed, on the current table (it may have changed):
+   * another backend of the same release, else (unless pinned) another release.
+   */
+  function retryTarget(route: ReleaseRoute, backend: BackendState, pinned: boolean): Target | undefined {
+    const current = snapshot.releases.get(route.digest);
+    const sameRelease = current && pickBackend(current, backend, clock);
+    const next = sameRelease ? current : pinned ? undefined : pickRelease(snapshot, current, random);
+    const nextBackend = sameRelease ?? (next && pickBackend(next, undefined, clock));
+    return next === undefined || nextBackend === undefined ? undefined : { route: next, backend: nextBackend };
   }
 
   function onClientClose(this: ServerResponse): void {
@@ -348,16 +381,10 @@ export function createRouter(options: RouterOptions): Router {
     backend.failedAt = clock.now().getTime();
     route.recorder.record(++seq, 0, 0, SAMPLE_CONNECTION_FAILURE);
     if (res.destroyed) return;
-    if (ex.retryable && ex.attempts < 2) {
-      // The table may have changed since the first attempt: retry against the current one.
-      const current = snapshot.releases.get(route.digest);
-      const sameRelease = current && pickBackend(current, backend, clock);
-      const next = sameRelease ? current : ex.pinned ? undefined : pickRelease(snapshot, current, random);
-      const nextBackend = sameRelease ?? (next && pickBackend(next, undefined, clock));
-      if (next !== undefined && nextBackend !== undefined) {
-        forward(ex, next, nextBackend);
-        return;
-      }
+    const retry = ex.retryable && ex.attempts < 2 ? retryTarget(route, backend, ex.pinned) : undefined;
+    if (retry !== undefined) {
+      forward(ex, retry.route, retry.backend);
+      return;
     }
     sendError(ex, 502, 'BACKEND_UNREACHABLE', `Cannot reach a backend of release ${route.digest}`);
   }
@@ -402,20 +429,9 @@ export function createRouter(options: RouterOptions): Router {
   function upgrade(req: IncomingMessage, client: Duplex, early: Buffer): void {
     const s = snapshot;
     const pinned = pinnedRelease(s.releases, req.headers);
-    if (pinned === undefined) {
-      const pin = req.headers[PIN_HEADER] ?? 'the fixity-release cookie';
-      const message = `Cannot route to pinned release ${pin}: it has no backend`;
-      refuseUpgrade(client, 503, errorBody('PINNED_RELEASE_UNAVAILABLE', message));
-      return;
-    }
-    const route = pinned === 'none' ? pickRelease(s, undefined, random) : pinned;
-    const backend = route && pickBackend(route, undefined, clock);
-    if (route === undefined || backend === undefined) {
-      const message = `Cannot route request: service ${service} in ${environment} has no backend`;
-      refuseUpgrade(client, 503, errorBody('NO_BACKEND', message));
-      return;
-    }
-    tunnel(req, client, early, route, backend, pinned !== 'none', performance.now(), 1);
+    const choice = choose(s, req.headers, pinned);
+    if ('code' in choice) refuseUpgrade(client, 503, errorBody(choice.code, choice.message));
+    else tunnel(req, client, early, choice.route, choice.backend, pinned !== 'none', performance.now(), 1);
   }
 
   function tunnel(
@@ -449,14 +465,10 @@ export function createRouter(options: RouterOptions): Router {
         backend.failedAt = clock.now().getTime();
         route.recorder.record(++seq, 0, 0, SAMPLE_CONNECTION_FAILURE);
         if (client.destroyed) return;
-        // As for a request without a body: one more attempt, on the current table.
-        const current = snapshot.releases.get(route.digest);
-        const sameRelease = current && pickBackend(current, backend, clock);
-        const next = sameRelease ? current : pinned ? undefined : pickRelease(snapshot, current, random);
-        const nextBackend = sameRelease ?? (next && pickBackend(next, undefined, clock));
-        if (attempt < 2 && next !== undefined && nextBackend !== undefined) {
-          return tunnel(req, client, early, next, nextBackend, pinned, start, attempt + 1);
-        }
+        // As for a request without a body: one more attempt.
+        const retry = attempt < 2 ? retryTarget(route, backend, pinned) : undefined;
+        if (retry !== undefined)
+          return tunnel(req, client, early, retry.route, retry.backend, pinned, start, attempt + 1);
         const message = `Cannot reach a backend of release ${route.digest}`;
         refuseUpgrade(client, 502, errorBody('BACKEND_UNREACHABLE', message));
       },
