@@ -146,22 +146,36 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         : root;
     // Unless --no-cache, files unchanged since an earlier build are neither hashed nor scanned again.
     const useCache = options.noCache !== true;
-    const collected = await collectSources({ spec, root, layerRoot, cacheDir, useCache, clock, used, signal });
-
     const cache = createLayerCache(join(cacheDir, 'layers'), { clock });
-    const layerKeys = collected.map((entries) =>
+    // A build that packs every layer (--no-cache, or no layer cached to find) hashes files as it packs them, so
+    // each is read once; otherwise the layer keys, which need every digest, come first.
+    const hashWhilePacking = !useCache || (await cache.isEmpty());
+    const sources = await collectSources({
+      spec,
+      root,
+      layerRoot,
+      cacheDir,
+      useCache,
+      clock,
+      used,
+      signal,
+      hashWhilePacking,
+    });
+    const collected = sources.layers;
+    collectGarbage();
+    const keyOf = (entries: FileEntry[]) =>
       cache.key({
         entries: entries as unknown as Array<Record<string, unknown>>,
         mtime: info.sourceDateEpoch,
         compression,
         toolVersion,
-      }),
-    );
-    for (const key of layerKeys) used.add(cache.entry(key));
+      });
     const settled = await Promise.allSettled(
       collected.map(async (entries, index) => {
-        const key = layerKeys[index]!;
-        const hit = options.noCache ? null : await cache.get(key);
+        const pending = sources.pending[index]!;
+        // A layer with files pending has no key until they are hashed, in the pack.
+        const key = pending.files.size === 0 ? keyOf(entries) : null;
+        const hit = key === null || !useCache ? null : await cache.get(key);
         if (hit !== null) {
           onEvent?.({
             kind: 'layer',
@@ -172,24 +186,30 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
             cached: true,
             done: true,
           });
-          return { ...hit, cached: true };
+          return { ...hit, cached: true, key: key! };
         }
-        const made = await cache.put(key, async (out) => {
-          const r = await writeLayer(entries, {
-            mtime: info.sourceDateEpoch,
-            compression,
-            out,
-            ...(signal ? { signal } : {}),
-            onProgress: (p) => onEvent?.({ kind: 'layer', index, ...p, cached: false, done: false }),
-          });
-          return {
-            mediaType: r.mediaType,
-            digest: r.digest,
-            size: r.size,
-            diffId: r.diffId,
-            uncompressedSize: r.uncompressedSize,
-          };
-        });
+        let madeKey = key;
+        const made = await cache.put(
+          () => (madeKey ??= keyOf(entries)),
+          async (out) => {
+            const r = await writeLayer(entries, {
+              mtime: info.sourceDateEpoch,
+              compression,
+              out,
+              pending: pending.files,
+              onHashed: pending.onHashed,
+              ...(signal ? { signal } : {}),
+              onProgress: (p) => onEvent?.({ kind: 'layer', index, ...p, cached: false, done: false }),
+            });
+            return {
+              mediaType: r.mediaType,
+              digest: r.digest,
+              size: r.size,
+              diffId: r.diffId,
+              uncompressedSize: r.uncompressedSize,
+            };
+          },
+        );
         onEvent?.({
           kind: 'layer',
           index,
@@ -199,7 +219,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           cached: false,
           done: true,
         });
-        return { ...made, cached: false };
+        return { ...made, cached: false, key: madeKey! };
       }),
     );
     // Every layer settled first, so no blob opened after the failure of another is left unclosed.
@@ -208,6 +228,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (r.status === 'rejected') throw r.reason;
       return r.value;
     });
+    await sources.finish(); // what packing hashed is remembered and scanned: SECRET_FOUND stops the build here
+    const layerKeys = layers.map((l) => l.key);
+    collectGarbage();
+    for (const key of layerKeys) used.add(cache.entry(key));
 
     const inputs = {
       spec,
@@ -381,7 +405,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       config: { digest: digestOf(config), size: config.byteLength },
       layers: [
         ...(base?.layers ?? []).map((l) => ({ ...l, cached: true, from: base!.name })),
-        ...layers.map(({ file: _f, uncompressedSize: _u, ...l }) => ({ ...l, from: null })),
+        ...layers.map(({ file: _f, uncompressedSize: _u, key: _k, ...l }) => ({ ...l, from: null })),
       ],
       sourceDateEpoch: info.sourceDateEpoch,
       epochFrom: info.epochFrom,
@@ -400,6 +424,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (scratch !== null) await rm(scratch, { recursive: true, force: true });
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }
+}
+
+/**
+ * A full garbage collection between two steps, when the process was started with --expose-gc (bin/fixity.js
+ * starts builds so): what a step let go, zlib's output pieces and the text of scanned files among it, lives
+ * outside the JavaScript heap, where V8 counts ~64 MB of it before it collects on its own, and the next step
+ * would add its peak to that. One costs ~20-60 ms; without --expose-gc it does nothing.
+ */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /**

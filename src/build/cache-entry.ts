@@ -12,7 +12,7 @@
  *   by a concurrent prune or build stays readable to them until they close it.
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Clock } from '../core/index.ts';
 
@@ -86,6 +86,15 @@ export function createBlobEntries<M extends { size: number }>(dir: string, name:
   return {
     /** The directory of the entry under `key` (what a build used, kept from pruning). */
     entry: (key: string) => join(dir, key),
+    /** Whether no entry is there at all (temporaries and leftovers aside): no `get` can hit. */
+    async isEmpty(): Promise<boolean> {
+      try {
+        return (await readdir(dir)).every((n) => n.endsWith('.tmp'));
+      } catch (err) {
+        if (errorCode(err) === 'ENOENT') return true;
+        throw err;
+      }
+    },
     /** The blob under `key`, or null when there is none whole (missing, half-removed, or another size). */
     async get(key: string): Promise<CachedBlob<M> | null> {
       const entry = join(dir, key);
@@ -104,16 +113,19 @@ export function createBlobEntries<M extends { size: number }>(dir: string, name:
       await file?.close();
       return null;
     },
-    /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
-    async put(key: string, make: (path: string) => Promise<M>): Promise<CachedBlob<M>> {
-      const entry = join(dir, key);
-      const tmp = join(dir, `${key}.${randomBytes(4).toString('hex')}.tmp`);
+    /**
+     * Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically under `key`, or
+     * under `key()` when the key is known only once the blob is made.
+     */
+    async put(key: string | (() => string), make: (path: string) => Promise<M>): Promise<CachedBlob<M>> {
+      const tmp = join(dir, `${typeof key === 'string' ? key : 'new'}.${randomBytes(4).toString('hex')}.tmp`);
       await mkdir(tmp, { recursive: true });
       let file: FileHandle | undefined;
       try {
         const meta = await make(join(tmp, name));
         await writeFile(join(tmp, `${name}.json`), JSON.stringify(meta));
         file = await open(join(tmp, name), 'r');
+        const entry = join(dir, typeof key === 'string' ? key : key());
         await publishCacheEntry(tmp, entry);
         await touchCacheEntry(entry, clock);
         return { meta, path: join(entry, name), file };

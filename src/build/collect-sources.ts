@@ -5,15 +5,23 @@
  * It is a function of its own so that what only this step needs dies when it returns: the digest cache's rows
  * and the scan memo's keys (34 MB of 84 live after hashing 90k files into an empty cache) were kept alive by
  * the closures of build() until the image was written, and counted in the peak of the steps after.
+ *
+ * A build that packs every layer anyway (`hashWhilePacking`) leaves the files it would read only to hash them
+ * for the pack to hash (pack-entries.ts), so each is read once; the step then ends with `finish()`, after the
+ * layers are written. Files the pack does not see whole (over its 1 MiB buffer) are still hashed here: the
+ * secret scan needs their text whole, and reading them again after packing, beside zlib's buffers, raised
+ * the build's peak memory by ~30 MB.
  */
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/index.ts';
 import { BuildError } from './build-error.ts';
 import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
+import { type PackOptions, packsWhole } from './pack-entries.ts';
 import { openScanMemo } from './scan-memo.ts';
-import { createSecretScanner, formatFindings } from './secret-scan.ts';
-import { collectLayer, type FileEntry, sourcePath } from './source-tree.ts';
+import { createSecretScanner, formatFindings, type SecretScanner } from './secret-scan.ts';
+import { createYielder, hashSourceFile } from './source-file.ts';
+import { type FileEntry, listLayer, type PendingFile, settlePending, sourcePath } from './source-tree.ts';
 import { type BuildSpec, toMode } from './spec.ts';
 
 export interface CollectSourcesOptions {
@@ -28,11 +36,36 @@ export interface CollectSourcesOptions {
   clock: Clock;
   /** Cache entries used are added here (kept when pruning). */
   used: Set<string>;
+  /**
+   * Leave files whose digests are not remembered for packing to hash (`pending`), so each is read once: for
+   * builds that will pack every layer anyway (--no-cache, or no layer cached to find).
+   */
+  hashWhilePacking?: boolean;
   signal?: AbortSignal | undefined;
 }
 
-/** Each layer's entries (see collectLayer); SECRET_FOUND when a packaged file holds a likely secret. */
-export async function collectSources(options: CollectSourcesOptions): Promise<FileEntry[][]> {
+export interface CollectedSources {
+  /** Each layer's entries (see source-tree.ts); files still pending have no digests yet. */
+  layers: FileEntry[][];
+  /** Per layer, the files left for packing to hash (none unless `hashWhilePacking`); see PendingFiles. */
+  pending: PendingFiles[];
+  /**
+   * Once no file is pending: saves the remembered digests and scans what was not scanned yet (SECRET_FOUND
+   * when a packaged file holds a likely secret). Without `hashWhilePacking`, it has run before collectSources
+   * returns.
+   */
+  finish(): Promise<void>;
+}
+
+/** What a layer's pack takes to hash its pending files (see PackOptions). */
+export interface PendingFiles {
+  files: Map<FileEntry, PendingFile>;
+  /** Takes in a file the pack hashed: its digests are remembered and its content scanned; it is pending no more. */
+  onHashed: NonNullable<PackOptions['onHashed']>;
+}
+
+/** Lists, hashes and scans every layer's files; see CollectedSources. */
+export async function collectSources(options: CollectSourcesOptions): Promise<CollectedSources> {
   const { spec, root, layerRoot, cacheDir, useCache, clock, used, signal } = options;
   const digestCaches = new Map<string, Promise<FileDigestCache>>();
   const digestsFor = (from: string) => {
@@ -45,57 +78,101 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Fi
     }
     return cache;
   };
-  const memo = useCache ? await openScanMemo(join(cacheDir, 'secrets'), root, { clock }) : undefined;
+  // Both are let go by finish(): the closures returned would otherwise keep the memo's keys alive.
+  let memo = useCache ? await openScanMemo(join(cacheDir, 'secrets'), root, { clock }) : undefined;
   if (memo !== undefined) used.add(memo.file);
-  const scanner = createSecretScanner({ allow: spec.secrets?.allow ?? [], signal, clean: memo });
+  let scanner: SecretScanner | null = createSecretScanner({ allow: spec.secrets?.allow ?? [], signal, clean: memo });
   // Files read to hash them are scanned from the same bytes; the scanner reads only what is left.
   const onContent = (entry: FileEntry, content: Buffer) =>
-    scanner.scanContent(
-      { path: entry.path, source: sourcePath(entry), size: entry.size, digest: entry.digest },
+    scanner?.scanContent(
+      { path: entry.path, source: () => sourcePath(entry), size: entry.size, digest: entry.digest },
       content,
     );
-  const collected: FileEntry[][] = [];
+  const layers: FileEntry[][] = [];
+  const pending: PendingFiles[] = [];
+  // Each layer's digest cache, where what its pack hashes is remembered.
+  const remembering: Array<FileDigestCache | undefined> = [];
+  const pause = createYielder(signal);
   for (const layer of spec.layers) {
     const from = join(layerRoot(layer.from), layer.from);
     // A prepared copy is new each build, so its files have nothing to remember.
     const digests = useCache && layerRoot(layer.from) === root ? await digestsFor(from) : undefined;
-    collected.push(
-      await collectLayer(
-        {
-          from,
-          to: layer.to,
-          ...(layer.include ? { include: layer.include } : {}),
-          ...(layer.exclude ? { exclude: layer.exclude } : {}),
-          ...(layer.modes
-            ? { modes: Object.fromEntries(Object.entries(layer.modes).map(([g, m]) => [g, toMode(m)])) }
-            : {}),
-        },
-        { onContent, ...(signal ? { signal } : {}), ...(digests ? { digests } : {}) },
-      ),
+    const index = remembering.push(digests) - 1;
+    const listed = await listLayer(
+      {
+        from,
+        to: layer.to,
+        ...(layer.include ? { include: layer.include } : {}),
+        ...(layer.exclude ? { exclude: layer.exclude } : {}),
+        ...(layer.modes
+          ? { modes: Object.fromEntries(Object.entries(layer.modes).map(([g, m]) => [g, toMode(m)])) }
+          : {}),
+      },
+      { ...(signal ? { signal } : {}), ...(digests ? { digests } : {}) },
     );
-  }
-  for (const pending of digestCaches.values()) {
-    const cache = await pending;
-    used.add(cache.file);
-    await cache.save();
-  }
-  const findings = await scanner.finish(
-    (function* () {
-      for (const entries of collected) {
-        for (const f of entries) {
-          if (f.type === 'file' && f.source !== null)
-            yield { path: f.path, source: sourcePath(f), size: f.size, digest: f.digest };
-        }
+    layers.push(listed.entries);
+    const files = new Map<FileEntry, PendingFile>();
+    pending.push({
+      files,
+      onHashed(file, { stat, content }) {
+        remembering[index]?.set(file.rel, stat, { digest: file.entry.digest!, sha1: file.entry.sha1! });
+        if (content !== null) onContent(file.entry, content);
+        files.delete(file.entry);
+      },
+    });
+    for (const file of listed.pending) {
+      if (options.hashWhilePacking === true && packsWhole(file.entry.size)) {
+        files.set(file.entry, file);
+        continue;
       }
-    })(),
-  );
-  await memo?.save();
-  if (findings.length > 0) {
-    throw new BuildError(
-      'SECRET_FOUND',
-      `Cannot build ${spec.name}: ${findings.length} likely secret(s) in packaged files\n${formatFindings(findings)}`,
-      { detail: { findings } },
-    );
+      await pause();
+      const hashed = hashSourceFile(sourcePath(file.entry), file.stamp);
+      digests?.set(file.rel, hashed.stat, hashed);
+      settlePending(file, hashed);
+      if (hashed.content !== null) onContent(file.entry, hashed.content);
+    }
   }
+
+  let finished: Promise<void> | null = null;
+  const finish = async () => {
+    for (const cache of digestCaches.values()) {
+      const opened = await cache;
+      used.add(opened.file);
+      await opened.save();
+    }
+    digestCaches.clear();
+    // The closures handed to build() would otherwise keep the digest caches' rows alive to its end.
+    remembering.length = 0;
+    if (scanner === null) throw new Error('collectSources: finish() ran twice');
+    const findings = await scanner.finish(
+      (function* () {
+        for (const entries of layers) {
+          for (const f of entries) {
+            if (f.type === 'file' && f.source !== null)
+              yield { path: f.path, source: () => sourcePath(f), size: f.size, digest: f.digest };
+          }
+        }
+      })(),
+    );
+    await memo?.save();
+    memo = undefined;
+    scanner = null;
+    if (findings.length > 0) {
+      throw new BuildError(
+        'SECRET_FOUND',
+        `Cannot build ${spec.name}: ${findings.length} likely secret(s) in packaged files\n${formatFindings(findings)}`,
+        { detail: { findings } },
+      );
+    }
+  };
+  const collected: CollectedSources = {
+    layers,
+    pending,
+    finish: () => {
+      finished ??= finish();
+      return finished;
+    },
+  };
+  if (options.hashWhilePacking !== true) await collected.finish();
   return collected;
 }

@@ -39,13 +39,14 @@ export function createLayerCache(dir: string, options: { clock: Clock }) {
       return hash.digest('hex');
     },
     entry: blobs.entry,
+    isEmpty: blobs.isEmpty,
     /** The layer under `key`, or null when there is none whole (missing, half-removed, or another size). */
     async get(key: string): Promise<CachedLayer | null> {
       const hit = await blobs.get(key);
       return hit && { ...hit.meta, file: hit.file };
     },
-    /** Runs `make(path)` to write the blob into a fresh directory, then publishes it atomically. */
-    async put(key: string, make: (path: string) => Promise<LayerMeta>): Promise<CachedLayer> {
+    /** Runs `make(path)` to write the blob, then publishes it under `key` (see createBlobEntries). */
+    async put(key: string | (() => string), make: (path: string) => Promise<LayerMeta>): Promise<CachedLayer> {
       const made = await blobs.put(key, make);
       return { ...made.meta, file: made.file };
     },

@@ -9,6 +9,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -21,7 +22,7 @@ import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { isErrorWithCode } from '../core/index.ts';
 import { EMPTY_LAYER_DIFF_ID, type LayerResult, writeLayer } from './layer-tar.ts';
-import { collectLayer, type FileEntry } from './source-tree.ts';
+import { collectLayer, type FileEntry, listLayer, type PendingFile } from './source-tree.ts';
 
 const EPOCH = 1_700_000_000;
 const dirs: string[] = [];
@@ -261,6 +262,107 @@ describe('writeLayer()', () => {
         assert.deepEqual(readdirSync(dir), [], `${what}: no blob and no temporary file is left`);
       }
     }
+  });
+
+  test('writeLayer() hashes pending files as it packs them: the same blob and digests as collected ahead, hardlinks too', async () => {
+    const large = randomBytes(1_500_000); // over the 1 MiB staging buffer: streamed, not seen whole
+    const from = tree({ 'a.txt': 'alpha', 'big.bin': large, 'lib/b.js': 'beta', 'z.txt': 'zeta' });
+    linkSync(join(from, 'a.txt'), join(from, 'hard.txt'));
+    symlinkSync('a.txt', join(from, 'link'));
+    const ahead = await layerOf(from, 'gzip');
+
+    const listed = await listLayer({ from, to: '/app' });
+    assert.deepEqual(
+      listed.pending.map((p) => [p.rel, p.links.map((l) => l.path)]),
+      [
+        ['a.txt', ['app/hard.txt']],
+        ['big.bin', []],
+        ['lib/b.js', []],
+        ['z.txt', []],
+      ],
+    );
+    assert.ok(listed.entries.filter((e) => e.type === 'file' || e.type === 'hardlink').every((e) => e.digest === null));
+    const seen: Array<[string, number | null]> = [];
+    const out = join(tempDir(), 'layer');
+    const result = await writeLayer(listed.entries, {
+      mtime: EPOCH,
+      compression: 'gzip',
+      out,
+      pending: new Map(listed.pending.map((p): [FileEntry, PendingFile] => [p.entry, p])),
+      onHashed: (file, read) => {
+        assert.equal(read.stat.ino, file.stamp.ino);
+        seen.push([file.rel, read.content === null ? null : read.content.byteLength]);
+      },
+    });
+    assert.deepEqual(result, ahead.result);
+    assert.deepEqual(listed.entries, ahead.entries, 'digests, SHA-1s and sizes as collectLayer gives them');
+    assert.deepEqual(seen, [
+      ['a.txt', 5],
+      ['big.bin', null],
+      ['lib/b.js', 4],
+      ['z.txt', 4],
+    ]);
+    assert.equal(listed.entries.find((e) => e.path === 'app/big.bin')?.digest, sha256(large));
+  });
+
+  test('writeLayer() packs what a pending file holds when read, and fails with SOURCE_CHANGED if it is not the file listed', async () => {
+    for (const content of [Buffer.from('hello'), Buffer.alloc(1_500_000, 'large ')]) {
+      const from = tree({ 'a.txt': content });
+      const listed = await listLayer({ from, to: '/app' });
+      const pending = new Map(listed.pending.map((p): [FileEntry, PendingFile] => [p.entry, p]));
+      // Rewritten in place with the same size: what is packed is what was read, and its digest says so.
+      const other = Buffer.from(content).fill('X', 0, 3);
+      writeFileSync(join(from, 'a.txt'), other);
+      const out = join(tempDir(), 'layer');
+      const result = await writeLayer(listed.entries, { mtime: EPOCH, compression: 'none', out, pending });
+      const [file] = (await extractTar(readFileSync(out))).filter((e) => e.type === 'file');
+      assert.deepEqual(file?.body, other);
+      assert.equal(listed.entries.find((e) => e.path === 'app/a.txt')?.digest, sha256(other));
+      assert.equal(result.diffId, sha256(readFileSync(out)));
+    }
+    const changes: Array<[string, (path: string) => void]> = [
+      ['grew', (p) => writeFileSync(p, 'hello!')],
+      ['shrank', (p) => writeFileSync(p, 'hell')],
+      ['deleted', (p) => rmSync(p)],
+      [
+        'replaced by another file', // made before the old one goes, so it cannot reuse the old inode number
+        (p) => {
+          writeFileSync(`${p}.new`, 'hello');
+          renameSync(`${p}.new`, p);
+        },
+      ],
+      [
+        'replaced by a symlink',
+        (p) => {
+          rmSync(p);
+          symlinkSync('/etc/passwd', p);
+        },
+      ],
+    ];
+    for (const [what, change] of changes) {
+      const from = tree({ 'a.txt': 'hello' });
+      const listed = await listLayer({ from, to: '/app' });
+      change(join(from, 'a.txt'));
+      const dir = tempDir();
+      await assert.rejects(
+        writeLayer(listed.entries, {
+          mtime: EPOCH,
+          compression: 'gzip',
+          out: join(dir, 'layer'),
+          pending: new Map(listed.pending.map((p): [FileEntry, PendingFile] => [p.entry, p])),
+        }),
+        (err) => isErrorWithCode(err, 'SOURCE_CHANGED') && err.message.includes(join(from, 'a.txt')),
+        what,
+      );
+      assert.deepEqual(readdirSync(dir), [], `${what}: no blob and no temporary file is left`);
+    }
+    // A file without a digest that is not pending is refused before anything is written.
+    const from = tree({ 'a.txt': 'hello' });
+    const listed = await listLayer({ from, to: '/app' });
+    await assert.rejects(
+      writeLayer(listed.entries, { mtime: EPOCH, compression: 'none', out: join(tempDir(), 'layer') }),
+      (err) => isErrorWithCode(err, 'LAYER_INVALID'),
+    );
   });
 
   test('writeLayer() returns EMPTY_LAYER_DIFF_ID when there are no entries', async () => {

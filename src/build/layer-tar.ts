@@ -15,8 +15,8 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { MEDIA_TYPES } from '../oci/index.ts';
 import { type Compression, createBlockCompressor } from './block-compressor.ts';
 import { BuildError } from './build-error.ts';
-import { packEntries } from './pack-entries.ts';
-import type { FileEntry } from './source-tree.ts';
+import { type PackOptions, packEntries } from './pack-entries.ts';
+import type { FileEntry, PendingFile } from './source-tree.ts';
 
 export interface LayerOptions {
   /** SOURCE_DATE_EPOCH in seconds: the mtime of every entry. */
@@ -26,6 +26,9 @@ export interface LayerOptions {
   out: string;
   signal?: AbortSignal;
   onProgress?: (progress: { files: number; bytesIn: number; bytesOut: number }) => void;
+  /** Files listed without digests, hashed as they are packed (see pack-entries.ts). */
+  pending?: ReadonlyMap<FileEntry, PendingFile>;
+  onHashed?: PackOptions['onHashed'];
 }
 
 export interface LayerResult {
@@ -79,6 +82,8 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
     await packEntries(entries, {
       mtime: options.mtime,
       ...(signal ? { signal } : {}),
+      ...(options.pending ? { pending: options.pending } : {}),
+      ...(options.onHashed ? { onHashed: options.onHashed } : {}),
       onEntry: () => progress.files++,
       output: async (chunk) => {
         tarHash.update(chunk);
@@ -133,8 +138,9 @@ function checkInput(entries: readonly FileEntry[], options: LayerOptions): void 
             entry.path.endsWith('/') ||
             entry.path.split('/').includes('..')
           ? 'the path must be relative, without ".." or a trailing slash'
-          : entry.type === 'file' && (entry.digest === null || entry.source === null)
-            ? 'a file needs its digest and source'
+          : entry.type === 'file' &&
+              ((entry.digest === null && options.pending?.has(entry) !== true) || entry.source === null)
+            ? 'a file needs its digest (or to be pending) and its source'
             : (entry.type === 'symlink' || entry.type === 'hardlink') && !entry.linkname
               ? 'a link needs its linkname'
               : null;

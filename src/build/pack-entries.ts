@@ -9,14 +9,17 @@
  *   path of the inode; symlinks keep their target text.
  * - Each file is re-read and re-hashed on its way into the tar: content that no longer matches the collected
  *   digest or size fails with SOURCE_CHANGED naming the file, and the layer is discarded.
+ * - A file not hashed yet (`pending`, see source-tree.ts) is hashed from the bytes read to pack it, so it is
+ *   read once: it must still be the file listed (dev, ino, size) and not change while it is read.
  *
  * The tar is assembled in one staging buffer that files are read straight into, and handed to `output` a
  * buffer at a time; `output` must be done with the bytes when its promise settles.
  */
-import { createHash, hash } from 'node:crypto';
-import { closeSync } from 'node:fs';
+import { createHash, type Hash, hash } from 'node:crypto';
+import { type BigIntStats, closeSync, fstatSync } from 'node:fs';
+import { toSourceError } from './build-error.ts';
 import { createYielder, openSourceFile, readChunk, sourceChangedError } from './source-file.ts';
-import { type FileEntry, sourcePath } from './source-tree.ts';
+import { type FileEntry, type PendingFile, settlePending, sourcePath } from './source-tree.ts';
 import { BLOCK, encodeTarHeader } from './tar-header.ts';
 
 const STAGING = 1 << 20;
@@ -24,16 +27,27 @@ const USTAR_ID_MAX = 0o777777;
 const USTAR_SIZE_MAX = 0o77777777777;
 const TAR_TYPE = { file: 'file', hardlink: 'link', directory: 'directory', symlink: 'symlink' } as const;
 
+/** Whether a file of `size` bytes is read whole, in one piece that `onHashed` sees as its content. */
+export function packsWhole(size: number): boolean {
+  return size + 1 <= STAGING;
+}
+
+export interface PackOptions {
+  mtime: number;
+  output: (bytes: Buffer) => Promise<void>;
+  signal?: AbortSignal;
+  onEntry?: () => void;
+  /** Files listed without digests (their entries' digest is null), to hash as they are packed. */
+  pending?: ReadonlyMap<FileEntry, PendingFile>;
+  /**
+   * Sees each pending file once its digests are set: the stat it was read at, and its content when it was
+   * read whole (a view valid only during the call).
+   */
+  onHashed?: (file: PendingFile, read: { stat: BigIntStats; content: Buffer | null }) => void;
+}
+
 /** Writes `entries` as a tar, in order, through `output`, ending with the end-of-archive blocks. */
-export async function packEntries(
-  entries: readonly FileEntry[],
-  options: {
-    mtime: number;
-    output: (bytes: Buffer) => Promise<void>;
-    signal?: AbortSignal;
-    onEntry?: () => void;
-  },
-): Promise<void> {
+export async function packEntries(entries: readonly FileEntry[], options: PackOptions): Promise<void> {
   const staging = Buffer.allocUnsafe(STAGING);
   let used = 0;
   const flush = async () => {
@@ -52,25 +66,33 @@ export async function packEntries(
   // Streams a file through the staging buffer; whole when it fits, so small files cost one read and one hash.
   const packFile = async (entry: FileEntry) => {
     const path = sourcePath(entry);
-    const { fd } = openSourceFile(path);
+    const unhashed = entry.digest === null ? options.pending?.get(entry) : undefined;
+    if (entry.digest === null && unhashed === undefined) throw new Error(`${entry.path} has no digest to check`);
+    const { fd, stat } = openSourceFile(path, unhashed?.stamp);
     try {
-      if (entry.size + 1 > STAGING - used && entry.size + 1 <= STAGING) await flush();
+      if (entry.size + 1 > STAGING - used && packsWhole(entry.size)) await flush();
       let total: number;
       let digest: string;
+      let sha1: string | null = null;
+      let content: Buffer | null = null;
       if (entry.size + 1 <= STAGING - used) {
         // One byte more than expected is asked for, to notice a file that grew.
         total = readChunk(fd, path, staging, used, entry.size + 1);
         if (total > entry.size) throw sourceChangedError(path, `it grew past ${entry.size} bytes`);
-        digest = hash('sha256', staging.subarray(used, used + total));
+        content = staging.subarray(used, used + total);
+        digest = hash('sha256', content);
+        if (unhashed !== undefined) sha1 = hash('sha1', content);
         used += total;
       } else {
         const running = createHash('sha256');
+        const runningSha1: Hash | null = unhashed === undefined ? null : createHash('sha1');
         total = 0;
         for (;;) {
           if (used === STAGING) await flush();
           const ask = Math.min(STAGING - used, entry.size - total + 1);
           const n = readChunk(fd, path, staging, used, ask);
           running.update(staging.subarray(used, used + n));
+          runningSha1?.update(staging.subarray(used, used + n));
           used += n;
           total += n;
           if (total > entry.size) throw sourceChangedError(path, `it grew past ${entry.size} bytes`);
@@ -78,9 +100,24 @@ export async function packEntries(
           await pause();
         }
         digest = running.digest('hex');
+        sha1 = runningSha1?.digest('hex') ?? null;
       }
       if (total < entry.size) throw sourceChangedError(path, `it shrank from ${entry.size} to ${total} bytes`);
-      if (`sha256:${digest}` !== entry.digest) throw sourceChangedError(path, 'its content changed');
+      if (unhashed === undefined) {
+        if (`sha256:${digest}` !== entry.digest) throw sourceChangedError(path, 'its content changed');
+      } else {
+        let after: BigIntStats;
+        try {
+          after = fstatSync(fd, { bigint: true });
+        } catch (err) {
+          throw toSourceError(err, path);
+        }
+        if (after.ctimeNs !== stat.ctimeNs || after.mtimeNs !== stat.mtimeNs) {
+          throw sourceChangedError(path, 'it was modified while being read');
+        }
+        settlePending(unhashed, { digest: `sha256:${digest}`, sha1: sha1! });
+        options.onHashed?.(unhashed, { stat, content });
+      }
     } finally {
       closeSync(fd);
     }

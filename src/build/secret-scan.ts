@@ -42,7 +42,8 @@ export interface CleanContents {
 /** A file to scan; with its content digest, a clean result can be remembered and reused. */
 export interface ScannedFile {
   path: string;
-  source: string;
+  /** Its host path, or a function giving it: called only when the file is read or named in a finding. */
+  source: string | (() => string);
   size: number;
   digest?: `sha256:${string}` | null | undefined;
 }
@@ -84,7 +85,8 @@ export function createSecretScanner(options: SecretScanOptions = {}): SecretScan
   const findings: SecretFinding[] = [];
   const cleanNow = new Set<string>(); // also spares identical copies of one content a second scan
   const flagged = new Set<string>();
-  const id = (file: ScannedFile) => `${file.path}\n${file.source}`;
+  const sourceOf = (file: ScannedFile) => (typeof file.source === 'string' ? file.source : file.source());
+  const id = (file: ScannedFile) => `${file.path}\n${sourceOf(file)}`;
   const knownClean = (key: string | null) => key !== null && (cleanNow.has(key) || options.clean?.has(key) === true);
   const inspect = (file: ScannedFile, bytes: Uint8Array, key: string | null, digestChecked: boolean) => {
     if (bytes.byteLength > maxFileBytes) return;
@@ -107,11 +109,11 @@ export function createSecretScanner(options: SecretScanOptions = {}): SecretScan
       for (const file of files) {
         await pause();
         const key = file.digest ? cleanKey(file.path, file.digest) : null;
-        if (file.size > maxFileBytes || flagged.has(id(file)) || knownClean(key)) continue;
+        if (file.size > maxFileBytes || knownClean(key) || flagged.has(id(file))) continue;
         // Read synchronously for the reason given in source-file.ts.
         let bytes: Buffer;
         try {
-          bytes = readFileSync(file.source);
+          bytes = readFileSync(sourceOf(file));
         } catch (err) {
           const reason = (err as NodeJS.ErrnoException).code ?? 'read failed';
           throw new EvidenceError('FILE_UNREADABLE', `Cannot scan ${file.path} for secrets: ${reason}`, {

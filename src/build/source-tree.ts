@@ -19,7 +19,8 @@
  *   files SOURCE_UNREADABLE, files that change while being hashed SOURCE_CHANGED. Excluded paths are never read.
  * - Files get their SHA-256 (the digest the layer is checked against) and their SHA-1 (for the SPDX SBOM),
  *   both from one read. With `digests` (see digest-cache.ts), a file whose stamp the cache vouches for takes
- *   the remembered digests and is not read; every file hashed is recorded there.
+ *   the remembered digests and is not read; every file hashed is recorded there. listLayer hashes nothing: it
+ *   returns the files still to hash as pending, for a pack that reads them anyway (pack-entries.ts).
  */
 import { isUtf8 } from 'node:buffer';
 import type { BigIntStats } from 'node:fs';
@@ -27,7 +28,7 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { BuildError, toSourceError } from './build-error.ts';
-import type { DigestCache } from './digest-cache.ts';
+import type { DigestCache, FileDigests } from './digest-cache.ts';
 import { readSymlinkTarget } from './read-symlink-target.ts';
 import { createYielder, type FileStamp, hashSourceFile } from './source-file.ts';
 import { compileSourceGlob, type SourceGlob } from './source-glob.ts';
@@ -106,8 +107,51 @@ interface Found {
 
 const MAX_ID = 0xfffffffe;
 
+/**
+ * A file listed whose digests are not known yet: hashed by collectLayer, or as its layer is packed
+ * (pack-entries.ts) so that a file read to pack it is not read again to hash it. Until then its entry's
+ * digest and sha1 are null and its size is that of `stamp`.
+ */
+export interface PendingFile {
+  entry: FileEntry;
+  /** The path relative to the layer source root: what the digest cache knows the file by. */
+  rel: string;
+  /** What the walk saw: the file read must still be this one (same dev and ino, this size). */
+  stamp: FileStamp;
+  /** Entries of later paths to the same inode (hardlinks): they take its digests. */
+  links: FileEntry[];
+}
+
 /** Lists a layer's entries, sorted and normalised, with file digests; see the top of this file for the rules. */
 export async function collectLayer(layer: LayerSource, options: CollectOptions = {}): Promise<FileEntry[]> {
+  const { entries, pending } = await listLayer(layer, options);
+  const pause = createYielder(options.signal);
+  for (const file of pending) {
+    await pause();
+    const hashed = hashSourceFile(sourcePath(file.entry), file.stamp);
+    options.digests?.set(file.rel, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
+    settlePending(file, hashed);
+    if (hashed.content !== null) options.onContent?.(file.entry, hashed.content);
+  }
+  return entries;
+}
+
+/** Gives a pending file, and its hardlinks, the digests of its content. */
+export function settlePending(file: PendingFile, digests: FileDigests): void {
+  for (const entry of [file.entry, ...file.links]) {
+    entry.digest = digests.digest;
+    entry.sha1 = digests.sha1;
+  }
+}
+
+/**
+ * Lists a layer's entries as collectLayer does, but hashes no file: those whose digests `options.digests`
+ * vouches for take them; the others are returned as pending, in entry order.
+ */
+export async function listLayer(
+  layer: LayerSource,
+  options: Omit<CollectOptions, 'onContent'> = {},
+): Promise<{ entries: FileEntry[]; pending: PendingFile[] }> {
   const { signal } = options;
   signal?.throwIfAborted();
   const uid = checkId(options.uid ?? 0, 'uid');
@@ -150,29 +194,21 @@ export async function collectLayer(layer: LayerSource, options: CollectOptions =
   found.length = 0; // what files need is in `files`; the rest of the walk can go
 
   const { contents, links } = findHardlinks(files);
-  for (const { entry, found: f } of contents) {
-    await pause();
-    const stamp = f.stamp!;
-    const known = options.digests?.get(f.rel, stamp) ?? null;
-    if (known !== null) {
-      entry.digest = known.digest;
-      entry.sha1 = known.sha1;
-      entry.size = Number(stamp.size);
-      continue;
-    }
-    const hashed = hashSourceFile(sourcePath(entry), stamp);
-    options.digests?.set(f.rel, hashed.stat, { digest: hashed.digest, sha1: hashed.sha1 });
-    entry.digest = hashed.digest;
-    entry.sha1 = hashed.sha1;
-    entry.size = hashed.size;
-    if (hashed.content !== null) options.onContent?.(entry, hashed.content);
-  }
+  const linksOf = new Map<FileEntry, FileEntry[]>();
   for (const { entry, target } of links) {
-    entry.digest = target.digest;
-    entry.sha1 = target.sha1;
-    entry.size = target.size;
+    const others = linksOf.get(target);
+    if (others === undefined) linksOf.set(target, [entry]);
+    else others.push(entry);
   }
-  return entries;
+  const pending: PendingFile[] = [];
+  for (const { entry, found: f } of contents) {
+    const file: PendingFile = { entry, rel: f.rel, stamp: f.stamp!, links: linksOf.get(entry) ?? [] };
+    for (const e of [entry, ...file.links]) e.size = Number(file.stamp.size);
+    const known = options.digests?.get(f.rel, file.stamp) ?? null;
+    if (known === null) pending.push(file);
+    else settlePending(file, known);
+  }
+  return { entries, pending };
 }
 
 // UTF-8 byte order. JavaScript compares UTF-16 code units, which agrees with it unless a string holds a
