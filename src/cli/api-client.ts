@@ -122,6 +122,21 @@ export interface SignatureRecordView {
   tlogEntry: Record<string, unknown>;
 }
 
+/** What DELETE /environments/:env removed; `remaining` lists services the reconciler has still to remove. */
+export interface EnvironmentDeletionView {
+  environment: string;
+  stage: string;
+  version: number;
+  digest: string;
+  deletedBy: string;
+  deletedAt: string;
+  force: boolean;
+  abortedRollouts: string[];
+  services: Array<{ service: string; release: string | null; router: string | null; instances: string[] }>;
+  complete: boolean;
+  remaining: string[];
+}
+
 /** The typed client for /api/v1 that the CLI (and later the dashboard) use. */
 export function createAPIClient(options: { server: string; token: string | null; fetch?: typeof fetch }) {
   const { server, token, fetch: fetchImpl = fetch } = options;
@@ -281,6 +296,9 @@ function deployMethods(call: Call) {
     applyEnvironment: (yaml: string) => call<Record<string, unknown>>('PUT', '/environments', { yaml }),
     environments: async () => (await call<{ items: Array<Record<string, unknown>> }>('GET', '/environments')).items,
     environment: (name: string) => call<Record<string, unknown>>('GET', `/environments/${enc(name)}`),
+    /** Deletes an environment and everything running in it; `force` even while a rollout is in progress. */
+    deleteEnvironment: (name: string, force = false) =>
+      call<EnvironmentDeletionView>('DELETE', `/environments/${enc(name)}${force ? '?force=true' : ''}`),
     deploy: async (env: string, service?: string) =>
       (
         await call<{ items: Array<Record<string, unknown>> }>(

@@ -13,6 +13,8 @@ export type DeployErrorCode =
   | 'VETOED'
   /** Another rollout of the same service is in progress. */
   | 'ROLLOUT_CONFLICT'
+  /** The environment has a rollout in progress, so it is not deleted unless forced. */
+  | 'ROLLOUT_IN_PROGRESS'
   /** No rollout of that id, or none in progress for that service. */
   | 'ROLLOUT_UNKNOWN'
   /** A rollback was asked for but the service has never run an earlier release. */

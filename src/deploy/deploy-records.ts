@@ -13,6 +13,15 @@ export interface EnvironmentVersion {
   readonly appliedAt: string;
 }
 
+/** A deletion of an environment: it covers `version` and every earlier one. */
+export interface EnvironmentDeletionRecord {
+  readonly name: string;
+  readonly version: number;
+  readonly digest: Digest;
+  readonly deletedBy: string;
+  readonly deletedAt: string;
+}
+
 export type RolloutStatus = 'active' | 'completed' | 'aborted' | 'rolledBack';
 
 export interface RolloutRecord {
@@ -91,9 +100,24 @@ const toService = (r: ServiceRow): ServiceRecord => ({
 
 /** Reads of the deploy tables; writes happen in the service's transactions. */
 export const deployRecords = {
+  /** One version of an environment, or its newest unless it was deleted (a given version is always found). */
   async environment(db: Executor, name: string, version?: number): Promise<EnvironmentVersion | null> {
     let q = db.selectFrom('deploy_environments').selectAll().where('name', '=', name);
-    q = version === undefined ? q.orderBy('version', 'desc') : q.where('version', '=', version);
+    q =
+      version === undefined
+        ? q
+            .orderBy('version', 'desc')
+            .where(({ not, exists, selectFrom }) =>
+              not(
+                exists(
+                  selectFrom('deploy_environment_deletions as d')
+                    .select('d.version')
+                    .whereRef('d.name', '=', 'deploy_environments.name')
+                    .whereRef('d.version', '>=', 'deploy_environments.version'),
+                ),
+              ),
+            )
+        : q.where('version', '=', version);
     const row = await q.limit(1).executeTakeFirst();
     if (row === undefined) return null;
     return {
@@ -107,7 +131,36 @@ export const deployRecords = {
     };
   },
 
-  /** The newest version of every environment. */
+  /** The highest version number an environment name ever had, deleted or not; 0 for a new name. */
+  async latestVersion(db: Executor, name: string): Promise<number> {
+    const row = await db
+      .selectFrom('deploy_environments')
+      .select((eb) => eb.fn.max('version').as('max'))
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row?.max === null || row?.max === undefined ? 0 : Number(row.max);
+  },
+
+  /** The newest deletion of an environment name, or null if it was never deleted. */
+  async deletion(db: Executor, name: string): Promise<EnvironmentDeletionRecord | null> {
+    const row = await db
+      .selectFrom('deploy_environment_deletions')
+      .selectAll()
+      .where('name', '=', name)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (row === undefined) return null;
+    return {
+      name: row.name,
+      version: Number(row.version),
+      digest: row.digest as Digest,
+      deletedBy: row.deleted_by,
+      deletedAt: row.deleted_at,
+    };
+  },
+
+  /** The newest version of every environment that is not deleted. */
   async environments(db: Executor): Promise<EnvironmentVersion[]> {
     const names = await db.selectFrom('deploy_environments').select('name').distinct().orderBy('name').execute();
     const out: EnvironmentVersion[] = [];
@@ -149,9 +202,19 @@ export const deployRecords = {
     return rows.map(toRollout);
   },
 
-  /** Rollouts of one service, newest first. */
-  async rollouts(db: Executor, environment: string, service?: string, limit = 20): Promise<RolloutRecord[]> {
-    let q = db.selectFrom('deploy_rollouts').selectAll().where('environment', '=', environment);
+  /** Rollouts of one service, newest first; `afterVersion` leaves out those of a deleted incarnation. */
+  async rollouts(
+    db: Executor,
+    environment: string,
+    service?: string,
+    limit = 20,
+    afterVersion = 0,
+  ): Promise<RolloutRecord[]> {
+    let q = db
+      .selectFrom('deploy_rollouts')
+      .selectAll()
+      .where('environment', '=', environment)
+      .where('env_version', '>', afterVersion);
     if (service !== undefined) q = q.where('service', '=', service);
     const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(toRollout);
@@ -189,6 +252,12 @@ export const deployRecords = {
     return rows.map(toService);
   },
 
+  /** The environments some service record names. */
+  async serviceEnvironments(db: Executor): Promise<string[]> {
+    const rows = await db.selectFrom('deploy_services').select('environment').distinct().execute();
+    return rows.map((r) => r.environment);
+  },
+
   /** Forgets a service removed from its environment; its rollouts stay as history. */
   async deleteService(db: Executor, environment: string, service: string): Promise<void> {
     await db
@@ -220,11 +289,13 @@ export const deployRecords = {
     }
   },
 
-  async drift(db: Executor, environment: string, limit = 50) {
+  /** Drift recorded in an environment, newest first; `after` leaves out what came before a deletion. */
+  async drift(db: Executor, environment: string, limit = 50, after = '') {
     const rows = await db
       .selectFrom('deploy_drift')
       .selectAll()
       .where('environment', '=', environment)
+      .where('at', '>', after)
       .orderBy('at', 'desc')
       .limit(limit)
       .execute();

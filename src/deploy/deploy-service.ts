@@ -197,7 +197,8 @@ export function createDeployActions(deps: DeployDeps) {
         await log.lock(trx, `deploy:env:${spec.name}`);
         const current = await deployRecords.environment(trx, spec.name);
         if (current?.digest === digest) return false;
-        const version = (current?.version ?? 0) + 1;
+        // Numbering goes on after a deletion: the ledger names each version once.
+        const version = (await deployRecords.latestVersion(trx, spec.name)) + 1;
         const logId = await leaf(trx, 'environment.applied', actor, [digest], {
           environment: spec.name,
           stage: spec.stage,

@@ -1,5 +1,6 @@
 import type { Digest } from '../core/index.ts';
 import type { Router } from '../runtime/index.ts';
+import { deleteEnvironment } from './delete-environment.ts';
 import { DeployError } from './deploy-error.ts';
 import { deployRecords } from './deploy-records.ts';
 import { createDeployActions, type DeployDeps, type StoredRollout } from './deploy-service.ts';
@@ -27,9 +28,10 @@ export function createDeployService(deps: DeployServiceDeps) {
   const { logger, ...rest } = deps;
   const reconciler = createReconciler({ ...rest, actions, ...(logger === undefined ? {} : { logger }) });
 
-  async function serviceStatus(environment: string, service: string) {
+  /** Where a service stands; `since` is the version a deletion of the environment reached, whose rollouts are gone. */
+  async function serviceStatus(environment: string, service: string, since: number) {
     const rec = await deployRecords.service(db, environment, service);
-    const rollouts = await deployRecords.rollouts(db, environment, service, 5);
+    const rollouts = await deployRecords.rollouts(db, environment, service, 5, since);
     const latest = rollouts[0] ?? null;
     const router: Router | undefined = reconciler.router(environment, service);
     const instances = driver
@@ -87,8 +89,16 @@ export function createDeployService(deps: DeployServiceDeps) {
       if (applied.changed) reconciler.wake();
       return applied;
     },
-    environment: (name: string) => actions.environmentOf(name, `show ${name}`),
+    /** The newest version of an environment; ENV_UNKNOWN says it `Cannot <what>`. */
+    environment: (name: string, what = `show ${name}`) => actions.environmentOf(name, what),
     environments: () => deployRecords.environments(db),
+
+    /**
+     * Deletes an environment and removes every service of it, as dropping them from the spec would; refused
+     * while a rollout is in progress unless `force`. The name can be applied again afterwards.
+     */
+    deleteEnvironment: (req: { environment: string; actor: string; force?: boolean; signal?: AbortSignal }) =>
+      deleteEnvironment(req, { database, release, driver, clock, reconciler }),
 
     async deploy(req: { environment: string; service?: string; actor: string }) {
       const outcomes = await actions.deploy(req);
@@ -198,8 +208,9 @@ export function createDeployService(deps: DeployServiceDeps) {
       const env = await actions.environmentOf(environment, `show ${environment}`);
       const names =
         service === undefined ? env.spec.services.map((s) => s.name) : [actions.serviceOf(env, service, 'show').name];
+      const since = (await deployRecords.deletion(db, env.name))?.version ?? 0;
       const services = [];
-      for (const name of names) services.push(await serviceStatus(env.name, name));
+      for (const name of names) services.push(await serviceStatus(env.name, name, since));
       return { environment: env.name, stage: env.spec.stage, version: env.version, digest: env.digest, services };
     },
 
@@ -211,7 +222,8 @@ export function createDeployService(deps: DeployServiceDeps) {
         if (inst.environment !== env.name || inst.state !== 'ready') continue;
         live.push(await driver.verify(inst.id));
       }
-      return { environment: env.name, checked: live, recorded: await deployRecords.drift(db, env.name) };
+      const since = (await deployRecords.deletion(db, env.name))?.deletedAt ?? '';
+      return { environment: env.name, checked: live, recorded: await deployRecords.drift(db, env.name, 50, since) };
     },
 
     /** Records in the ledger that the driver refused to create an instance (a bad provisioning key). */

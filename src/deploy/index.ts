@@ -2,6 +2,7 @@
 // service whose reconciler runs them on a runtime driver behind the routers.
 export type { AnalysisRunResult, Window } from './analysis.ts';
 export { evaluateAnalysis } from './analysis.ts';
+export type { EnvironmentDeletion, RemovedService } from './delete-environment.ts';
 export type { DeployService, DeployServiceDeps } from './deploy.ts';
 export { createDeployService } from './deploy.ts';
 export type { DeployErrorCode } from './deploy-error.ts';

@@ -9,7 +9,7 @@ import type { DeployActions, StoredRollout } from './deploy-service.ts';
 import { checkDrift } from './drift-check.ts';
 import type { AnalysisSpec, ServiceSpec } from './environment-spec.ts';
 import { createLease } from './lease.ts';
-import { removeServices } from './remove-services.ts';
+import { environmentsToReconcile, type ReconciledEnvironment, removeServices } from './remove-services.ts';
 import { createServiceRouters } from './service-routers.ts';
 import { createStepRecorder, RECONCILER_ACTOR } from './step-recorder.ts';
 import { type Action, type Command, type ReleaseCounts, step } from './strategy.ts';
@@ -360,8 +360,8 @@ export function createReconciler(deps: ReconcilerDeps) {
     }
   }
 
-  /** Removes the services `env` no longer declares, and forgets the analyses of rollouts that ended with them. */
-  async function removeUndeclared(env: EnvironmentVersion) {
+  /** Removes the services `env` no longer declares (all, once deleted), and the analyses of their rollouts. */
+  async function removeUndeclared(env: ReconciledEnvironment) {
     const creatingNow = (e: string, s: string) =>
       [...creating.values()].some((c) => c.environment === e && c.service === s);
     const results = await removeServices(env, { database, routers, steps, clock, creating: creatingNow });
@@ -376,7 +376,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   async function tick() {
-    const envs = await deployRecords.environments(db);
+    const envs = await environmentsToReconcile({ database, routers });
     // Nothing to run: no lease taken, so an idle server writes nothing.
     if (envs.length === 0 && !leader) return;
     if (!(await lease.acquire())) {

@@ -4,7 +4,7 @@ import type { Executor } from '../store/index.ts';
 import { deployRecords } from './deploy-records.ts';
 
 /** States in which an instance's process may still run, and so must be stopped when its service goes. */
-const RUNNING = new Set(['starting', 'ready', 'unhealthy']);
+export const RUNNING: ReadonlySet<string> = new Set(['starting', 'ready', 'unhealthy']);
 
 /** What removing a service did: the router it closed (if open here) and each instance it stopped. */
 export interface Removal {
@@ -132,6 +132,13 @@ export function createServiceRouters(deps: ServiceRoutersDeps) {
       const names = new Set<string>();
       for (const k of routers.keys()) if (k.startsWith(`${env}/`)) names.add(k.slice(env.length + 1));
       for (const i of driver.list()) if (i.environment === env && RUNNING.has(i.state)) names.add(i.service);
+      return names;
+    },
+    /** The environments with a router open here or an instance that may still run. */
+    environments(): Set<string> {
+      const names = new Set<string>();
+      for (const k of routers.keys()) names.add(k.slice(0, k.indexOf('/')));
+      for (const i of driver.list()) if (RUNNING.has(i.state)) names.add(i.environment);
       return names;
     },
     async closeAll(): Promise<void> {

@@ -20,7 +20,7 @@ function rethrow(err: unknown): never {
         ? 'NOT_FOUND'
         : err.code === 'VETOED' || err.code === 'NOT_PROMOTED'
           ? 'REFUSED'
-          : err.code === 'ROLLOUT_CONFLICT' || err.code === 'LEASE_LOST'
+          : err.code === 'ROLLOUT_CONFLICT' || err.code === 'ROLLOUT_IN_PROGRESS' || err.code === 'LEASE_LOST'
             ? 'CONFLICT'
             : 'INVALID_REQUEST';
     throw new APIError(code, err.message);
@@ -31,8 +31,9 @@ function rethrow(err: unknown): never {
 const Command = z.object({ command: z.enum(['pause', 'resume', 'abort', 'promote']) });
 
 /**
- * Environments and rollouts under /api/v1. Applying an environment needs `pipeline.apply` on its stage;
- * deploying, rollout commands and rollback need `deploy` on the stage and the service's repository.
+ * Environments and rollouts under /api/v1. Applying or deleting an environment needs `pipeline.apply` on
+ * its stage; deploying, rollout commands and rollback need `deploy` on the stage and the service's
+ * repository.
  */
 export async function deployRoutes(app: FastifyInstance, deps: DeployRouteDeps): Promise<void> {
   const { deploy, gate } = deps;
@@ -64,6 +65,21 @@ export async function deployRoutes(app: FastifyInstance, deps: DeployRouteDeps):
   app.get<{ Params: { env: string } }>('/environments/:env', async (req) => {
     await gate.authorize(req, 'audit.read');
     return { apiVersion: 'fixity.dev/v1', kind: 'Environment', ...(await envOf(req.params.env)) };
+  });
+
+  // Deleting stops every service, as applying it with `services: []` would, so it asks what applying does.
+  app.delete<{ Params: { env: string }; Querystring: { force?: string } }>('/environments/:env', async (req) => {
+    const { force } = req.query;
+    if (force !== undefined && force !== 'true' && force !== 'false')
+      throw new APIError('INVALID_REQUEST', 'Cannot delete the environment: force must be true or false');
+    // Who asks comes first, so a caller without a token does not learn which environments exist.
+    await gate.identify(req);
+    const env = await deploy.environment(req.params.env, `delete ${req.params.env}`).catch(rethrow);
+    const identity = await gate.authorize(req, 'pipeline.apply', { stage: env.spec.stage });
+    const deleted = await deploy
+      .deleteEnvironment({ environment: env.name, actor: identity.actor, force: force === 'true' })
+      .catch(rethrow);
+    return { apiVersion: 'fixity.dev/v1', kind: 'EnvironmentDeletion', ...deleted };
   });
 
   app.post<{ Params: { env: string } }>('/environments/:env/deployments', async (req, reply) => {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { appendOnly } from './append-only.ts';
 import type { Dialect } from './database.ts';
 
 /** Migration 0006: environments, releases, rollouts with their steps, services, commands, drift, leases. */
@@ -97,4 +98,22 @@ export async function migrateDeploy(db: Kysely<unknown>, dialect: Dialect): Prom
     .addColumn('holder', 'text', (c) => c.notNull())
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .execute();
+}
+
+/**
+ * Migration 0007: environment deletions. A deletion covers every version up to the one it names, so the
+ * versions stay as the history their ledger leaves point at; applying the name again starts a new version.
+ */
+export async function migrateEnvironmentDeletions(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  await db.schema
+    .createTable('deploy_environment_deletions')
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('version', 'integer', (c) => c.notNull())
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('deleted_by', 'text', (c) => c.notNull())
+    .addColumn('deleted_at', 'text', (c) => c.notNull())
+    .addColumn('log_id', dialect === 'postgres' ? 'bigint' : 'integer', (c) => c.notNull())
+    .addPrimaryKeyConstraint('deploy_environment_deletions_pk', ['name', 'version'])
+    .execute();
+  await appendOnly(db, dialect, 'deploy_environment_deletions');
 }

@@ -2,7 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } f
 import { appendOnly } from './append-only.ts';
 import type { Dialect } from './database.ts';
 import { migrateAccess } from './migrate-access.ts';
-import { migrateDeploy } from './migrate-deploy.ts';
+import { migrateDeploy, migrateEnvironmentDeletions } from './migrate-deploy.ts';
 import { migrateLedger } from './migrate-ledger.ts';
 import { migrateRelease } from './migrate-release.ts';
 import { migrateTrust } from './migrate-trust.ts';
@@ -129,6 +129,7 @@ function migrations(dialect: Dialect): Migrations {
     '0004_release': { up: (db: Kysely<unknown>) => migrateRelease(db, dialect) },
     '0005_access': { up: (db) => migrateAccess(db, dialect) },
     '0006_deploy': { up: (db) => migrateDeploy(db, dialect) },
+    '0007_deploy_deletions': { up: (db) => migrateEnvironmentDeletions(db, dialect) },
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Generated } from 'kysely';
 
-// The deploy room's tables. Environment versions, releases, drift records and rollout steps are
-// append-only; a rollout's state row and a service's current pointer are updated in place (each update
+// The deploy room's tables. Environment versions and deletions, releases, drift records and rollout steps
+// are append-only; a rollout's state row and a service's current pointer are updated in place (each update
 // is also a step row, so the history stays). `log_id` names the release_log row that carries a change
 // into the ledger, written in the same transaction.
 
@@ -15,6 +15,17 @@ export interface DeployEnvironmentTable {
   spec: string;
   applied_by: string;
   applied_at: string;
+  log_id: number;
+}
+
+/** An environment deleted at `version`: that version and every earlier one are gone. Never changed. */
+export interface DeployEnvironmentDeletionTable {
+  name: string;
+  version: number;
+  /** The digest of the version deleted. */
+  digest: string;
+  deleted_by: string;
+  deleted_at: string;
   log_id: number;
 }
 
@@ -101,6 +112,7 @@ export interface DeployLeaseTable {
 
 export interface DeployTables {
   deploy_environments: DeployEnvironmentTable;
+  deploy_environment_deletions: DeployEnvironmentDeletionTable;
   deploy_releases: DeployReleaseTable;
   deploy_rollouts: DeployRolloutTable;
   deploy_steps: DeployStepTable;

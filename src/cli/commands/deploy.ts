@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { EnvironmentDeletionView } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
 
@@ -85,6 +86,20 @@ export function renderService(s: ServiceStatusView, steps = 8): string[] {
   return lines;
 }
 
+/** What deleting an environment removed, one line per service, and what is still being removed. */
+export function renderDeletion(d: EnvironmentDeletionView): string {
+  return [
+    `✔ deleted environment ${d.environment} (version ${d.version}, stage ${d.stage})`,
+    ...d.services.map((s) => {
+      const stopped = `${s.instances.length} instance(s) stopped`;
+      const router = s.router === null ? 'no router open' : `router ${s.router} closed`;
+      return `  - ${s.service}: ${stopped}, ${router}${s.release === null ? '' : ` (was serving ${short(s.release)})`}`;
+    }),
+    ...d.abortedRollouts.map((id) => `  - rollout ${id} aborted`),
+    ...(d.complete ? [] : [`◷ still being removed: ${d.remaining.join(', ')} (the reconciler goes on with it)`]),
+  ].join('\n');
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function addDeployCommands(program: Command, globals: () => GlobalOptions): void {
@@ -135,6 +150,20 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
         current,
         () => `# version ${String(current.version)} ${String(current.digest)}\n${String(current.yaml)}`,
       );
+    });
+  env
+    .command('delete')
+    .description('stop every service of an environment, then delete it (recorded in the ledger)')
+    .argument('<env>')
+    .option('--force', 'delete even while a rollout is in progress (it is aborted)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  fixity env delete preview-42\n  fixity env delete staging --force --json\n\nExit 6 while a rollout is in progress (fixity rollout abort ENV SERVICE, or --force).',
+    )
+    .action(async (name: string, opts: { force?: boolean }) => {
+      const g = globals();
+      const deleted = await resolveClient(g).client.deleteEnvironment(name, opts.force === true);
+      emit(g, 'EnvironmentDeletion', deleted, () => renderDeletion(deleted));
     });
 
   program
