@@ -267,26 +267,40 @@ export const deployRecords = {
       .execute();
   },
 
+  /**
+   * Writes what a deploy decides (releases, rollout) in one statement, so a writer racing it (the reconciler
+   * recording a router's port as it opens) neither fails on the key nor is overwritten. `routerPort` is
+   * written only with a new row: the port is setRouterPort's alone.
+   */
   async upsertService(db: Executor, row: ServiceRecord, now: string): Promise<void> {
     const values = {
       current_release: row.currentRelease,
       previous_release: row.previousRelease,
       rollout_id: row.rolloutId,
-      router_port: row.routerPort,
       updated_at: now,
     };
-    const updated = await db
-      .updateTable('deploy_services')
-      .set(values)
-      .where('environment', '=', row.environment)
-      .where('service', '=', row.service)
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) {
-      await db
-        .insertInto('deploy_services')
-        .values({ environment: row.environment, service: row.service, ...values })
-        .execute();
-    }
+    await db
+      .insertInto('deploy_services')
+      .values({ environment: row.environment, service: row.service, ...values, router_port: row.routerPort })
+      .onConflict((oc) => oc.columns(['environment', 'service']).doUpdateSet(values))
+      .execute();
+  },
+
+  /** Records the port a service's router listens on, leaving its releases and rollout as they are. */
+  async setRouterPort(db: Executor, environment: string, service: string, port: number, now: string): Promise<void> {
+    await db
+      .insertInto('deploy_services')
+      .values({
+        environment,
+        service,
+        current_release: null,
+        previous_release: null,
+        rollout_id: null,
+        router_port: port,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.columns(['environment', 'service']).doUpdateSet({ router_port: port, updated_at: now }))
+      .execute();
   },
 
   /** Drift recorded in an environment, newest first; `after` leaves out what came before a deletion. */

@@ -45,20 +45,9 @@ export function createServiceRouters(deps: ServiceRoutersDeps) {
     router = await deps.openRouter(env, svc, known?.routerPort ?? (preferredPort === 0 ? null : preferredPort));
     routers.set(k, router);
     const port = Number(new URL(router.url).port);
-    if (known?.routerPort !== port) {
-      await deployRecords.upsertService(
-        db,
-        {
-          environment: env,
-          service: svc,
-          currentRelease: known?.currentRelease ?? null,
-          previousRelease: known?.previousRelease ?? null,
-          rolloutId: known?.rolloutId ?? null,
-          routerPort: port,
-        },
-        deps.clock.now().toISOString(),
-      );
-    }
+    // Only the port: a deploy may be writing the release and rollout of this service at the same moment.
+    if (known?.routerPort !== port)
+      await deployRecords.setRouterPort(db, env, svc, port, deps.clock.now().toISOString());
     return router;
   }
 
