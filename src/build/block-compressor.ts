@@ -28,6 +28,9 @@ export interface BlockCompressor {
 export const BLOCK_SIZE = 1 << 20;
 const GZIP_LEVEL = 6;
 const ZSTD_LEVEL = 3;
+// zlib's output buffer per member. Its default of 16 KiB returned to the main thread a dozen times per 1 MiB
+// block, each a threadpool round trip; 256 KiB holds a whole member of anything but incompressible input.
+const OUTPUT_CHUNK = 256 << 10;
 
 /** Creates a compressor that hands compressed bytes, in order, to `options.output`. */
 export function createBlockCompressor(
@@ -143,7 +146,7 @@ function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
 function gzipMember(bytes: Buffer): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const pieces: Buffer[] = [];
-    const gzip = createGzip({ level: GZIP_LEVEL });
+    const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: OUTPUT_CHUNK });
     gzip.on('data', (piece: Buffer) => pieces.push(piece));
     gzip.once('end', () => resolve(pieces));
     gzip.once('error', reject);
