@@ -10,15 +10,14 @@
  * - Each file is re-read and re-hashed on its way into the tar: content that no longer matches the collected
  *   digest or size fails with SOURCE_CHANGED naming the file, and the layer is discarded.
  * - A file not hashed yet (`pending`, see source-tree.ts) is hashed from the bytes read to pack it, so it is
- *   read once: it must still be the file listed (dev, ino, size) and not change while it is read.
+ *   read once: it must still be the file listed, unchanged (dev, ino, size, mtime, ctime; checkUnchanged).
  *
  * The tar is assembled in one staging buffer that files are read straight into, and handed to `output` a
  * buffer at a time; `output` must be done with the bytes when its promise settles.
  */
 import { createHash, type Hash, hash } from 'node:crypto';
-import { type BigIntStats, closeSync, fstatSync } from 'node:fs';
-import { toSourceError } from './build-error.ts';
-import { createYielder, openSourceFile, readChunk, sourceChangedError } from './source-file.ts';
+import { type BigIntStats, closeSync } from 'node:fs';
+import { checkUnchanged, createYielder, openSourceFile, readChunk, sourceChangedError } from './source-file.ts';
 import { type FileEntry, type PendingFile, settlePending, sourcePath } from './source-tree.ts';
 import { BLOCK, encodeTarHeader } from './tar-header.ts';
 
@@ -68,7 +67,7 @@ export async function packEntries(entries: readonly FileEntry[], options: PackOp
     const path = sourcePath(entry);
     const unhashed = entry.digest === null ? options.pending?.get(entry) : undefined;
     if (entry.digest === null && unhashed === undefined) throw new Error(`${entry.path} has no digest to check`);
-    const { fd, stat } = openSourceFile(path, unhashed?.stamp);
+    const fd = openSourceFile(path);
     try {
       if (entry.size + 1 > STAGING - used && packsWhole(entry.size)) await flush();
       let total: number;
@@ -106,15 +105,7 @@ export async function packEntries(entries: readonly FileEntry[], options: PackOp
       if (unhashed === undefined) {
         if (`sha256:${digest}` !== entry.digest) throw sourceChangedError(path, 'its content changed');
       } else {
-        let after: BigIntStats;
-        try {
-          after = fstatSync(fd, { bigint: true });
-        } catch (err) {
-          throw toSourceError(err, path);
-        }
-        if (after.ctimeNs !== stat.ctimeNs || after.mtimeNs !== stat.mtimeNs) {
-          throw sourceChangedError(path, 'it was modified while being read');
-        }
+        const stat = checkUnchanged(fd, path, unhashed.stamp, total);
         settlePending(unhashed, { digest: `sha256:${digest}`, sha1: sha1! });
         options.onHashed?.(unhashed, { stat, content });
       }

@@ -1,7 +1,9 @@
 /**
  * Opening and reading a layer's regular files. Files are opened with O_NOFOLLOW (a file swapped for a symlink
- * is not followed out of the tree) and O_NONBLOCK (a file swapped for a FIFO does not hang the build), and
- * checked to still be the regular file that was collected.
+ * is not followed out of the tree) and O_NONBLOCK (a file swapped for a FIFO does not hang the build). What was
+ * read is checked afterwards, with no fstat before it: against the file's stamp from the walk when it is hashed
+ * (one fstat after the read covers a file replaced or changed since it was listed and one changed while it
+ * was read), or against its digest when it is packed again. Each fstat saved is ~3 µs of 90k files on this VM.
  *
  * The calls are synchronous on purpose: a layer is mostly small files, and one thread-pool round trip per
  * open, fstat, read and close costs several times the work itself (88k node_modules files: ~1.5–2 s
@@ -25,24 +27,36 @@ const YIELD_EVERY_MS = 10;
 const scratch = Buffer.allocUnsafe(CHUNK);
 let large = Buffer.alloc(0);
 
-/** Opens `path` for reading; throws SOURCE_CHANGED unless it is (still) a regular file, and `expected`'s if given. */
-export function openSourceFile(path: string, expected?: FileStamp): { fd: number; stat: BigIntStats } {
-  let fd: number;
+/** Opens `path` for reading (SOURCE_CHANGED when it is gone or a symlink now); returns the descriptor. */
+export function openSourceFile(path: string): number {
   try {
-    fd = openSync(path, FLAGS);
+    return openSync(path, FLAGS);
   } catch (err) {
     throw toSourceError(err, path);
   }
+}
+
+/**
+ * After `read` bytes of `fd` were read: returns its stat, or throws SOURCE_CHANGED unless it is still the
+ * regular file the walk saw (`expected`: same dev, ino, size, mtime and ctime) and `read` is its size.
+ */
+export function checkUnchanged(fd: number, path: string, expected: FileStamp, read: number): BigIntStats {
+  let stat: BigIntStats;
   try {
-    const stat = fstatSync(fd, { bigint: true });
-    if (!stat.isFile() || (expected !== undefined && (stat.ino !== expected.ino || stat.dev !== expected.dev))) {
-      throw sourceChangedError(path, 'it was replaced');
-    }
-    return { fd, stat };
+    stat = fstatSync(fd, { bigint: true });
   } catch (err) {
-    closeSync(fd);
-    throw err instanceof BuildError ? err : toSourceError(err, path);
+    throw toSourceError(err, path);
   }
+  if (!stat.isFile() || stat.ino !== expected.ino || stat.dev !== expected.dev) {
+    throw sourceChangedError(path, 'it was replaced');
+  }
+  if (BigInt(read) !== expected.size || stat.size !== expected.size) {
+    throw sourceChangedError(path, `its size changed from ${expected.size} bytes`);
+  }
+  if (stat.mtimeNs !== expected.mtimeNs || stat.ctimeNs !== expected.ctimeNs) {
+    throw sourceChangedError(path, 'it was modified');
+  }
+  return stat;
 }
 
 /**
@@ -60,15 +74,15 @@ export function readChunk(fd: number, path: string, buffer: Buffer, offset: numb
 
 /**
  * SHA-256 (the OCI digest) and SHA-1 (SPDX 2.3 requires one per file) and size of a regular file, both hashes
- * fed from one read, checked against its earlier lstat so a file that moves or changes while being read
- * fails. Returns the stat of what was read, to remember the digests by, and the content itself when it was
- * read whole (files up to 8 MiB): a view that is valid only until the next call.
+ * fed from one read, checked against its lstat from the walk (checkUnchanged), so a file replaced or changed
+ * since, or while being read, fails. Returns the stat of what was read, to remember the digests by, and the
+ * content itself when it was read whole (files up to 8 MiB): a view that is valid only until the next call.
  */
 export function hashSourceFile(
   path: string,
   expected: FileStamp,
 ): { digest: `sha256:${string}`; sha1: string; size: number; stat: BigIntStats; content: Buffer | null } {
-  const { fd, stat } = openSourceFile(path, expected);
+  const fd = openSourceFile(path);
   try {
     const wanted = Number(expected.size) + 1; // one byte more, to see a file that grew
     let size = 0;
@@ -91,23 +105,16 @@ export function hashSourceFile(
     } else {
       const running = createHash('sha256');
       const runningSha1 = createHash('sha1');
-      for (let n = CHUNK; n === CHUNK; size += n) {
-        n = readChunk(fd, path, scratch, 0, CHUNK);
+      // Up to one byte past the listed size: a file that grew fails without being read to its end.
+      for (let n = CHUNK; n === CHUNK && size < wanted; size += n) {
+        n = readChunk(fd, path, scratch, 0, Math.min(CHUNK, wanted - size));
         running.update(scratch.subarray(0, n));
         runningSha1.update(scratch.subarray(0, n));
       }
       digest = running.digest('hex');
       sha1 = runningSha1.digest('hex');
     }
-    let after: BigIntStats;
-    try {
-      after = fstatSync(fd, { bigint: true });
-    } catch (err) {
-      throw toSourceError(err, path);
-    }
-    if (BigInt(size) !== expected.size || after.ctimeNs !== stat.ctimeNs || after.mtimeNs !== stat.mtimeNs) {
-      throw sourceChangedError(path, 'it was modified while being read');
-    }
+    const stat = checkUnchanged(fd, path, expected, size);
     return { digest: `sha256:${digest}`, sha1, size, stat, content };
   } finally {
     closeSync(fd);
