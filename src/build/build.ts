@@ -162,7 +162,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       hashWhilePacking,
     });
     const collected = sources.layers;
-    collectGarbage();
+    let packed = 0; // layers packed, not found in the cache: only then is there garbage worth a collection
     const keyOf = (entries: FileEntry[]) =>
       cache.key({
         entries: entries as unknown as Array<Record<string, unknown>>,
@@ -192,6 +192,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const made = await cache.put(
           () => (madeKey ??= keyOf(entries)),
           async (out) => {
+            if (packed++ === 0) collectGarbage();
             const r = await writeLayer(entries, {
               mtime: info.sourceDateEpoch,
               compression,
@@ -230,7 +231,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
     await sources.finish(); // what packing hashed is remembered and scanned: SECRET_FOUND stops the build here
     const layerKeys = layers.map((l) => l.key);
-    collectGarbage();
+    if (packed > 0) collectGarbage();
     for (const key of layerKeys) used.add(cache.entry(key));
 
     const inputs = {
@@ -430,7 +431,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
  * A full garbage collection between two steps, when the process was started with --expose-gc (bin/fixity.js
  * starts builds so): what a step let go, zlib's output pieces and the text of scanned files among it, lives
  * outside the JavaScript heap, where V8 counts ~64 MB of it before it collects on its own, and the next step
- * would add its peak to that. One costs ~20-60 ms; without --expose-gc it does nothing.
+ * would add its peak to that. One costs ~20-60 ms, so a build that packs nothing runs none; without
+ * --expose-gc it does nothing.
  */
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
