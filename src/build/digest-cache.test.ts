@@ -48,20 +48,50 @@ describe('openDigestCache()', () => {
     assert.deepEqual(cache.counts(), { hits: 1, misses: 0 });
     const [file] = readdirSync(dir);
     const stored = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
-    assert.equal(stored.version, 2);
+    assert.equal(stored.version, 3);
     const t = ns(NOW - 60_000);
-    assert.deepEqual(stored.entries, [['a.js', `2049:77:5:${t}:${t}`, '1'.repeat(64), 'a'.repeat(40)]]);
+    assert.deepEqual(stored.entries, [['a.js', `2049:77:5:${t}:${t}`, '1'.repeat(64), 'a'.repeat(40), 0]]);
   });
 
-  test('openDigestCache() ignores a version 1 cache, which holds no SHA-1, instead of misreading it', async () => {
+  test('openDigestCache() ignores a version 1 or 2 cache (no SHA-1, no verdict) instead of misreading it', async () => {
     const dir = tempDir();
     await recorded(dir, [['a.js', stamp(60_000), D1]]);
     const [file] = readdirSync(dir);
-    const v2 = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
-    const v1 = { ...v2, version: 1, entries: v2.entries.map((e: string[]) => e.slice(0, 3)) };
-    writeFileSync(join(dir, file!), JSON.stringify(v1));
-    const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
-    assert.equal(cache.get('a.js', stamp(60_000)), null);
+    const v3 = JSON.parse(readFileSync(join(dir, file!), 'utf8'));
+    for (const [version, fields] of [
+      [1, 3],
+      [2, 4],
+    ]) {
+      const old = { ...v3, version, entries: v3.entries.map((e: unknown[]) => e.slice(0, fields)) };
+      writeFileSync(join(dir, file!), JSON.stringify(old));
+      const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
+      assert.equal(cache.get('a.js', stamp(60_000)), null, `version ${version}`);
+    }
+  });
+
+  test('openDigestCache() keeps a clean verdict with the digests, under one scanner version only', async () => {
+    const dir = tempDir();
+    const open = (scanner: string) => openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000), scanner });
+    const first = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW), scanner: 'v1' });
+    first.set('a.js', stamp(60_000), D1);
+    first.set('b.js', stamp(60_000), D2);
+    assert.equal(first.isClean('a.js'), false);
+    first.markClean('a.js');
+    first.markClean('unknown.js'); // nothing remembered: nothing to mark
+    assert.equal(first.isClean('a.js'), true);
+    await first.save();
+
+    const same = await open('v1');
+    assert.equal(same.isClean('a.js'), false, 'a verdict counts only for what this build looked up');
+    assert.deepEqual(same.get('a.js', stamp(60_000)), D1);
+    assert.deepEqual(same.get('b.js', stamp(60_000)), D2);
+    assert.deepEqual([same.isClean('a.js'), same.isClean('b.js')], [true, false]);
+    same.set('a.js', stamp(30_000, { size: 6n }), D2);
+    assert.equal(same.isClean('a.js'), false, 'new content: no verdict yet');
+
+    const other = await open('v2');
+    assert.deepEqual(other.get('a.js', stamp(60_000)), D1, 'the digests are good under any scanner');
+    assert.equal(other.isClean('a.js'), false, "another scanner's verdict is dropped");
   });
 
   test('openDigestCache() misses when dev, ino, size, mtime or ctime changed, or the path is unknown', async () => {
@@ -116,9 +146,10 @@ describe('openDigestCache()', () => {
     await recorded(dir, [['x', stamp(60_000), D1]]);
     const [file] = readdirSync(dir);
     const t = ns(NOW - 60_000);
-    const row = (path: string, d: FileDigests) => [path, `2049:77:5:${t}:${t}`, d.digest.slice(7), d.sha1];
+    const row = (path: string, d: FileDigests) => [path, `2049:77:5:${t}:${t}`, d.digest.slice(7), d.sha1, 1];
     const entries = [row('ünï/cödé ß.js', D1), row('a.js', D2)];
-    writeFileSync(join(dir, file!), JSON.stringify({ version: 2, root: ROOT, recordedAtMs: NOW, entries }));
+    const scanner = 'v1';
+    writeFileSync(join(dir, file!), JSON.stringify({ version: 3, root: ROOT, scanner, recordedAtMs: NOW, entries }));
     const cache = await openDigestCache(dir, ROOT, { clock: createManualClock(NOW + 60_000) });
     assert.deepEqual(cache.get('ünï/cödé ß.js', stamp(60_000)), D1);
     assert.deepEqual(cache.get('a.js', stamp(60_000)), D2);

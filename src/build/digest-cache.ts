@@ -12,8 +12,11 @@
  *   only the entries it used, so deleted files drop out, and writes nothing when it used all as they were.
  * - The file is replaced atomically (temporary file and rename); one that cannot be read or parsed, or has
  *   another version or root, is ignored, never trusted in part. Opening and saving set its mtime from the
- *   clock: that is when a build last used it, for pruning (cache-entry.ts). Version 2 added the SHA-1: a version 1 file
- *   has none, so it is ignored and the next build hashes everything once.
+ *   clock: that is when a build last used it, for pruning (cache-entry.ts). Version 2 added the SHA-1 and
+ *   version 3 the scan verdict: an older file is ignored, and the next build hashes everything once.
+ * - Each file also carries whether the secret scan found its content clean (`markClean`), under the scanner's
+ *   version (scan-memo.ts): a rebuild then neither reads nor looks up an unchanged file to scan it. Verdicts
+ *   of another scanner version are dropped when the file is read; the digests stay good.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,23 +48,35 @@ export interface DigestCache {
 export interface FileDigestCache extends DigestCache {
   /** The cache entry (what a build used, kept from pruning). */
   readonly file: string;
+  /** Whether the content remembered for `rel` (by this build's get or set) was found clean by this scanner. */
+  isClean(rel: string): boolean;
+  /** Records that the content remembered for `rel` was found clean; nothing when none is remembered. */
+  markClean(rel: string): void;
   save(): Promise<void>;
   /** Lookups answered from the cache (files not read) and not (files hashed), since opening. */
   counts(): { hits: number; misses: number };
 }
 
 export const RACY_MS = 2000;
-const VERSION = 2;
+const VERSION = 3;
 
-// One remembered file as stored: path (relative to the root when under it), stamp, SHA-256 hex, SHA-1 hex.
-// Rows stay as JSON.parse made them: 90k small objects per build would cost more than the lookups save.
-type Row = [path: string, stamp: string, hex: string, sha1: string];
+// One remembered file as stored: path (relative to the root when under it), stamp, SHA-256 hex, SHA-1 hex,
+// and 1 when the scanner found the content clean (else 0). Rows stay as JSON.parse made them: 90k small
+// objects per build would cost more than the lookups save.
+type Row = [path: string, stamp: string, hex: string, sha1: string, clean: 0 | 1];
 
-/** Opens the digest cache of the layer source directory `root` under `dir` (empty when there is none yet). */
-export async function openDigestCache(dir: string, root: string, options: { clock: Clock }): Promise<FileDigestCache> {
+/**
+ * Opens the digest cache of the layer source directory `root` under `dir` (empty when there is none yet);
+ * `scanner` names the secret scanner whose verdicts it keeps.
+ */
+export async function openDigestCache(
+  dir: string,
+  root: string,
+  options: { clock: Clock; scanner?: string },
+): Promise<FileDigestCache> {
   const file = join(dir, `${digestOf(root).slice('sha256:'.length)}.json`);
   const openedAt = options.clock.now().getTime();
-  const { known, trustBeforeNs } = await load(file, root);
+  const { known, trustBeforeNs } = await load(file, root, options.scanner ?? '');
   await touchCacheEntry(file, options.clock);
   const used = new Map<string, Row>();
   let hits = 0;
@@ -85,7 +100,14 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
       return { digest: `sha256:${row[2]}`, sha1: row[3] };
     },
     set(rel, stamp, digests) {
-      used.set(rel, [rel, stampOf(stamp), digests.digest.slice(7), digests.sha1]);
+      used.set(rel, [rel, stampOf(stamp), digests.digest.slice(7), digests.sha1, 0]);
+      changed = true;
+    },
+    isClean: (rel) => used.get(rel)?.[4] === 1,
+    markClean(rel) {
+      const row = used.get(rel);
+      if (row === undefined || row[4] === 1) return;
+      used.set(rel, [row[0], row[1], row[2], row[3], 1]); // a copy: `known` keeps what the file said
       changed = true;
     },
     async save() {
@@ -94,7 +116,7 @@ export async function openDigestCache(dir: string, root: string, options: { cloc
       await writeFileAtomic(
         file,
         (function* () {
-          let text = `{"version":${VERSION},"root":${JSON.stringify(root)},"recordedAtMs":${openedAt},"entries":[`;
+          let text = `{"version":${VERSION},"root":${JSON.stringify(root)},"scanner":${JSON.stringify(options.scanner ?? '')},"recordedAtMs":${openedAt},"entries":[`;
           let first = true;
           for (const row of used.values()) {
             text += `${first ? '' : ','}${JSON.stringify(row)}`;
@@ -120,7 +142,11 @@ function stampOf(s: FileStamp): string {
   return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(':');
 }
 
-async function load(file: string, root: string): Promise<{ known: Map<string, Row>; trustBeforeNs: bigint }> {
+async function load(
+  file: string,
+  root: string,
+  scanner: string,
+): Promise<{ known: Map<string, Row>; trustBeforeNs: bigint }> {
   const known = new Map<string, Row>();
   const empty = { known, trustBeforeNs: 0n };
   let parsed: unknown;
@@ -129,14 +155,26 @@ async function load(file: string, root: string): Promise<{ known: Map<string, Ro
   } catch {
     return empty; // missing or corrupt: start over
   }
-  const { version, root: storedRoot, recordedAtMs, entries } = (parsed ?? {}) as Record<string, unknown>;
+  const { version, root: storedRoot, recordedAtMs, entries, ...rest } = (parsed ?? {}) as Record<string, unknown>;
   if (version !== VERSION || storedRoot !== root || !Number.isSafeInteger(recordedAtMs) || !Array.isArray(entries)) {
     return empty;
   }
+  const sameScanner = rest.scanner === scanner;
   for (const entry of entries as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 4 || !entry.every((v) => typeof v === 'string')) return empty;
+    if (!Array.isArray(entry) || entry.length !== 5) return empty;
     const row = entry as Row;
-    if (!/^[0-9a-f]{64}$/.test(row[2]) || !/^[0-9a-f]{40}$/.test(row[3])) return empty;
+    if (
+      typeof row[0] !== 'string' ||
+      typeof row[1] !== 'string' ||
+      typeof row[2] !== 'string' ||
+      typeof row[3] !== 'string' ||
+      (row[4] !== 0 && row[4] !== 1) ||
+      !/^[0-9a-f]{64}$/.test(row[2]) ||
+      !/^[0-9a-f]{40}$/.test(row[3])
+    ) {
+      return empty;
+    }
+    if (!sameScanner) row[4] = 0;
     known.set(row[0], row);
   }
   return { known, trustBeforeNs: BigInt((recordedAtMs as number) - RACY_MS) * 1_000_000n };

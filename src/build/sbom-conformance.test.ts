@@ -524,7 +524,7 @@ describe('build() SBOM', () => {
     const [cacheFile] = await readdir(join(cacheDir, 'files'));
     const path = join(cacheDir, 'files', cacheFile!);
     const stored = JSON.parse(await readFile(path, 'utf8')) as { version: number; entries: string[][] };
-    assert.equal(stored.version, 2);
+    assert.equal(stored.version, 3);
     assert.equal(stored.entries[0]![3], sha1('a\n'));
     stored.entries[0]![3] = 'f'.repeat(40);
     await writeFile(path, JSON.stringify(stored));

@@ -23,11 +23,23 @@ export interface ScanMemo extends CleanContents {
 
 const VERSION = 1;
 const SCANNER = ['./secret-scan.ts', './secret-rules.ts'].map((p) => new URL(p, import.meta.url));
+let scannerDigest: Promise<string> | null = null;
+
+/**
+ * Names the secret scanner's code and rules: a clean result remembered under another name (an older or newer
+ * Fixity) says nothing about this one's.
+ */
+export function scannerVersion(): Promise<string> {
+  scannerDigest ??= Promise.all(SCANNER.map((url) => readFile(url, 'utf8'))).then((code) => digestOf(code.join('\0')));
+  return scannerDigest;
+}
 
 /** Opens the memo of the build whose source is `root`, under `dir`. */
 export async function openScanMemo(dir: string, root: string, options: { clock: Clock }): Promise<ScanMemo> {
-  const code = await Promise.all(SCANNER.map((url) => readFile(url, 'utf8')));
-  const file = join(dir, `${digestOf(JSON.stringify([VERSION, root, ...code])).slice('sha256:'.length)}.json`);
+  const file = join(
+    dir,
+    `${digestOf(JSON.stringify([VERSION, root, await scannerVersion()])).slice('sha256:'.length)}.json`,
+  );
   const known = await load(file);
   await touchCacheEntry(file, options.clock);
   const used = new Set<string>();

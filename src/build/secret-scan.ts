@@ -42,8 +42,8 @@ export interface CleanContents {
 /** A file to scan; with its content digest, a clean result can be remembered and reused. */
 export interface ScannedFile {
   path: string;
-  /** Its host path, or a function giving it: called only when the file is read or named in a finding. */
-  source: string | (() => string);
+  /** Its host path (a getter can make it only when the file is read or flagged). */
+  source: string;
   size: number;
   digest?: `sha256:${string}` | null | undefined;
 }
@@ -67,28 +67,32 @@ export async function scanForSecrets(
 }
 
 /** A scan that can take content already in memory, so a file read to hash it is not read again to scan it. */
-export interface SecretScanner {
+export interface SecretScanner<F extends ScannedFile = ScannedFile> {
   /** Scans `bytes`, the content `file.digest` names (e.g. just hashed); it is not kept. */
-  scanContent(file: ScannedFile, bytes: Uint8Array): void;
+  scanContent(file: F, bytes: Uint8Array): void;
   /**
    * Scans, reading them, the `files` not scanned through `scanContent` nor known clean; returns all findings.
    * Files are taken one at a time, so a caller can make each (its host path) as it is asked for.
    */
-  finish(files: Iterable<ScannedFile>): Promise<SecretFinding[]>;
+  finish(files: Iterable<F>): Promise<SecretFinding[]>;
 }
 
-/** Creates a scanner; see `scanForSecrets` for what it finds. */
-export function createSecretScanner(options: SecretScanOptions = {}): SecretScanner {
+/**
+ * Creates a scanner; see `scanForSecrets` for what it finds. `onClean` sees each file whose content, as its
+ * digest names it, is clean: found so now, or known (`clean`, or an identical content this scan).
+ */
+export function createSecretScanner<F extends ScannedFile = ScannedFile>(
+  options: SecretScanOptions & { onClean?: (file: F) => void } = {},
+): SecretScanner<F> {
   const maxFileBytes = options.maxFileBytes ?? 5 * 1024 * 1024;
   const allowed = compileAllowlist(options.allow ?? []);
   const pause = createYielder(options.signal);
   const findings: SecretFinding[] = [];
   const cleanNow = new Set<string>(); // also spares identical copies of one content a second scan
   const flagged = new Set<string>();
-  const sourceOf = (file: ScannedFile) => (typeof file.source === 'string' ? file.source : file.source());
-  const id = (file: ScannedFile) => `${file.path}\n${sourceOf(file)}`;
+  const id = (file: ScannedFile) => `${file.path}\n${file.source}`;
   const knownClean = (key: string | null) => key !== null && (cleanNow.has(key) || options.clean?.has(key) === true);
-  const inspect = (file: ScannedFile, bytes: Uint8Array, key: string | null, digestChecked: boolean) => {
+  const inspect = (file: F, bytes: Uint8Array, key: string | null, digestChecked: boolean) => {
     if (bytes.byteLength > maxFileBytes) return;
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const found = text.subarray(0, BINARY_PROBE).includes(0) ? [] : scanText(file.path, text.toString('utf8'));
@@ -97,23 +101,31 @@ export function createSecretScanner(options: SecretScanOptions = {}): SecretScan
     else if (key !== null && (digestChecked || `sha256:${hash('sha256', bytes)}` === file.digest)) {
       cleanNow.add(key);
       options.clean?.add(key);
+      options.onClean?.(file);
     }
     for (const finding of found) if (!allowed(finding)) findings.push(finding);
   };
   return {
     scanContent(file, bytes) {
       const key = file.digest ? cleanKey(file.path, file.digest) : null;
-      if (file.size <= maxFileBytes && !knownClean(key)) inspect(file, bytes, key, true);
+      if (file.size > maxFileBytes) return;
+      if (knownClean(key)) options.onClean?.(file);
+      else inspect(file, bytes, key, true);
     },
     async finish(files) {
       for (const file of files) {
         await pause();
         const key = file.digest ? cleanKey(file.path, file.digest) : null;
-        if (file.size > maxFileBytes || knownClean(key) || flagged.has(id(file))) continue;
+        if (file.size > maxFileBytes) continue;
+        if (knownClean(key)) {
+          options.onClean?.(file);
+          continue;
+        }
+        if (flagged.has(id(file))) continue;
         // Read synchronously for the reason given in source-file.ts.
         let bytes: Buffer;
         try {
-          bytes = readFileSync(sourceOf(file));
+          bytes = readFileSync(file.source);
         } catch (err) {
           const reason = (err as NodeJS.ErrnoException).code ?? 'read failed';
           throw new EvidenceError('FILE_UNREADABLE', `Cannot scan ${file.path} for secrets: ${reason}`, {

@@ -39,8 +39,7 @@ export async function readSourceInfo(
   const oid = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length) ?? '';
   const revision = /^[0-9a-f]{40,64}$/.test(oid) ? oid : null; // "(initial)" before the first commit
   const clean = revision !== null && lines.every((l) => l.startsWith('#'));
-  const repository =
-    revision === null || remote === null || remote === '' ? null : remote.replace(/\/\/[^@/]+@/, '//');
+  const repository = revision === null || remote === null || remote === '' ? null : remote.replace(/\/\/[^@/]+@/, '//');
   if (options.sourceDateEpoch !== undefined) {
     return { sourceDateEpoch: options.sourceDateEpoch, epochFrom: 'SOURCE_DATE_EPOCH', repository, revision, clean };
   }
