@@ -13,6 +13,7 @@ import {
 } from '../oci/index.ts';
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
 import { assertCacheMaxBytes, type CachePruneResult, DEFAULT_CACHE_MAX_BYTES, pruneCache } from './cache-prune.ts';
+import { collectGarbage } from './collect-garbage.ts';
 import { collectSources } from './collect-sources.ts';
 import { createEvidenceCache } from './evidence-cache.ts';
 import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
@@ -425,17 +426,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (scratch !== null) await rm(scratch, { recursive: true, force: true });
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }
-}
-
-/**
- * A full garbage collection between two steps, when the process was started with --expose-gc (bin/fixity.js
- * starts builds so): what a step let go, zlib's output pieces and the text of scanned files among it, lives
- * outside the JavaScript heap, where V8 counts ~64 MB of it before it collects on its own, and the next step
- * would add its peak to that. One costs ~20-60 ms, so a build that packs nothing runs none; without
- * --expose-gc it does nothing.
- */
-function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /**

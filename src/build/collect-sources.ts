@@ -16,6 +16,7 @@ import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/index.ts';
 import { BuildError } from './build-error.ts';
+import { collectGarbage, LARGE_GARBAGE } from './collect-garbage.ts';
 import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
 import { type PackOptions, packsWhole } from './pack-entries.ts';
 import { openScanMemo, scannerVersion } from './scan-memo.ts';
@@ -85,7 +86,11 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
   const layers: FileEntry[][] = [];
   // Each layer's digest cache, where what it hashes and finds clean is remembered.
   const remembering: Array<FileDigestCache | undefined> = [];
-  const listings: Array<{ pending: PendingFile[]; unscanned: Scanned[] }> = [];
+  const listings: PendingFile[][] = [];
+  // Files to scan: not yet hashed (no digest), or without a clean verdict for their remembered digest.
+  let toScan = 0;
+  const vouched = (entry: FileEntry, layer: number) =>
+    entry.digest !== null && remembering[layer]?.isClean(entry.path.slice(entry.source!.skip)) === true;
   for (const layer of spec.layers) {
     const from = join(layerRoot(layer.from), layer.from);
     // A prepared copy is new each build, so its files have nothing to remember.
@@ -104,18 +109,11 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
       { ...(signal ? { signal } : {}), ...(digests ? { digests } : {}) },
     );
     layers.push(listed.entries);
-    const waiting = new Set(listed.pending.map((p) => p.entry));
-    const unscanned: Scanned[] = [];
-    for (const entry of listed.entries) {
-      if (entry.type !== 'file' || entry.source === null) continue;
-      const rel = entry.path.slice(entry.source.skip);
-      if (waiting.has(entry) || digests?.isClean(rel) !== true) unscanned.push(new Scanned(entry, index));
-    }
-    listings.push({ pending: listed.pending, unscanned });
+    listings.push(listed.pending);
+    for (const entry of listed.entries) if (entry.type === 'file' && !vouched(entry, index)) toScan++;
   }
 
   // Both are let go by finish(): the closures returned would otherwise keep the memo's keys alive.
-  const toScan = listings.reduce((n, l) => n + l.unscanned.length, 0);
   let memo = useCache && toScan > 0 ? await openScanMemo(join(cacheDir, 'secrets'), root, { clock }) : undefined;
   if (memo !== undefined) used.add(memo.file);
   let scanner: SecretScanner<Scanned> | null = createSecretScanner<Scanned>({
@@ -125,27 +123,24 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
     onClean: (file) => remembering[file.layer]?.markClean(file.rel),
   });
   // Files read to hash them are scanned from the same bytes; the scanner reads only what is left.
-  const scannedAs = new Map<FileEntry, Scanned>();
-  for (const { unscanned } of listings) for (const file of unscanned) scannedAs.set(file.entry, file);
-  const onContent = (entry: FileEntry, content: Buffer) => {
-    const file = scannedAs.get(entry);
-    if (file !== undefined) scanner?.scanContent(file, content);
-  };
+  const onContent = (entry: FileEntry, layer: number, content: Buffer) =>
+    scanner?.scanContent(new Scanned(entry, layer), content);
 
   const pending: PendingFiles[] = [];
   const pause = createYielder(signal);
-  for (const [index, listing] of listings.entries()) {
+  let largeText = 0; // bytes of files over the pack's buffer hashed and scanned since the last collection
+  for (const [index, listed] of listings.entries()) {
     const digests = remembering[index];
     const files = new Map<FileEntry, PendingFile>();
     pending.push({
       files,
       onHashed(file, { stat, content }) {
         remembering[index]?.set(file.rel, stat, { digest: file.entry.digest!, sha1: file.entry.sha1! });
-        if (content !== null) onContent(file.entry, content);
+        if (content !== null) onContent(file.entry, index, content);
         files.delete(file.entry);
       },
     });
-    for (const file of listing.pending) {
+    for (const file of listed) {
       if (options.hashWhilePacking === true && packsWhole(file.entry.size)) {
         files.set(file.entry, file);
         continue;
@@ -154,23 +149,29 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
       const hashed = hashSourceFile(sourcePath(file.entry), file.stamp);
       digests?.set(file.rel, hashed.stat, hashed);
       settlePending(file, hashed);
-      if (hashed.content !== null) onContent(file.entry, hashed.content);
+      if (hashed.content !== null) onContent(file.entry, index, hashed.content);
+      if (!packsWhole(hashed.size)) largeText += hashed.size;
+      if (largeText >= LARGE_GARBAGE) {
+        collectGarbage();
+        largeText = 0;
+      }
     }
   }
 
   let finished: Promise<void> | null = null;
   const finish = async () => {
     if (scanner === null) throw new Error('collectSources: finish() ran twice');
-    // Digests are all known now; files scanned from their content are skipped, the rest read.
+    // Digests are all known now. Files vouched for or found clean since are passed over, those scanned from
+    // their content are skipped by the scanner, and the rest read.
     const findings = await scanner.finish(
       (function* () {
-        for (const { unscanned } of listings) {
-          yield* unscanned;
+        for (const [index, entries] of layers.entries()) {
+          for (const entry of entries)
+            if (entry.type === 'file' && !vouched(entry, index)) yield new Scanned(entry, index);
         }
       })(),
     );
     listings.length = 0;
-    scannedAs.clear();
     for (const cache of digestCaches.values()) {
       const opened = await cache;
       used.add(opened.file);
@@ -204,7 +205,7 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
 
 /**
  * A file as the scanner sees it, read off its entry (whose digest may come only with packing), with where its
- * verdict is remembered: its layer's digest cache, by `rel`. Two fields each: a cold build makes 90k.
+ * verdict is remembered: its layer's digest cache, by `rel`. Made as the scanner is handed each file.
  */
 class Scanned implements ScannedFile {
   readonly entry: FileEntry;

@@ -15,6 +15,7 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { MEDIA_TYPES } from '../oci/index.ts';
 import { type Compression, createBlockCompressor } from './block-compressor.ts';
 import { BuildError } from './build-error.ts';
+import { collectGarbage, LARGE_GARBAGE } from './collect-garbage.ts';
 import { type PackOptions, packEntries } from './pack-entries.ts';
 import type { FileEntry, PendingFile } from './source-tree.ts';
 
@@ -74,6 +75,12 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
         offset += (await handle.write(bytes, offset, bytes.byteLength - offset)).bytesWritten;
       }
       progress.bytesOut += bytes.byteLength;
+      // zlib's output pieces, written and dropped, wait outside the heap for a full collection
+      if (
+        Math.floor(progress.bytesOut / LARGE_GARBAGE) >
+        Math.floor((progress.bytesOut - bytes.byteLength) / LARGE_GARBAGE)
+      )
+        collectGarbage();
       options.onProgress?.({ ...progress });
     },
   });
