@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { DeployError } from '../src/deploy/index.ts';
 import { type DeployRoom, helloEnvironment, openDeployRoom } from './deploy-room-kit.ts';
 import { testDatabases } from './support/databases.ts';
+import { refused } from './support/deploy-kit.ts';
 
 type Entry = Record<string, unknown> & { event: string };
 
@@ -17,17 +18,6 @@ const CANARY = `    strategy:
           - setWeight: 50
           - pause: { untilApproved: true }
 `;
-
-/** Whether nothing listens at `url` any more (a connection is refused, not answered). */
-async function refused(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return false;
-  } catch (err) {
-    return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-  }
-}
 
 const rejectsWith = (code: string, pattern: RegExp) => (err: unknown) => {
   assert.ok(err instanceof DeployError, String(err));

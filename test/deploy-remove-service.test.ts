@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testDatabases } from './support/databases.ts';
-import { json, load, type StagedHello, sleep, stageHello } from './support/deploy-kit.ts';
+import { json, load, refused, type StagedHello, sleep, stageHello } from './support/deploy-kit.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 interface ServiceView {
@@ -38,17 +38,6 @@ function environment(digest: string, services: string[]): string {
     'DIGEST',
     digest,
   );
-}
-
-/** Whether a TCP connection to the router's port is refused (nothing listens there any more). */
-async function refused(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return false;
-  } catch (err) {
-    return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-  }
 }
 
 /** The host pids of an instance: the process and, when sandboxed, bubblewrap's init. */

@@ -49,19 +49,7 @@ export async function openDeployRoom(engine: TestDatabase): Promise<DeployRoom> 
   const kit = await openReleaseKit(engine);
   const stateDir = await mkdtemp(join(tmpdir(), 'fixity-deploy-room-'));
   const { database, blobs, metadata, clock, ledgerSigner } = kit;
-  const store = async (bytes: Buffer): Promise<Digest> => {
-    const digest = digestOf(bytes);
-    const id = await blobs.uploads.create();
-    await blobs.uploads.append(
-      id,
-      0,
-      (async function* () {
-        yield bytes;
-      })(),
-    );
-    await blobs.uploads.finish(id, digest, (size) => metadata.linkBlob('hello', digest, size));
-    return digest;
-  };
+  const store = (bytes: Buffer) => kit.storeBlob('hello', bytes);
   const image = await helloImage();
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: image.config }));
   const layers = [];

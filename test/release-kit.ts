@@ -57,6 +57,8 @@ export interface ReleaseKit {
   /** A key registered in the trust store with the `signer` role. */
   ci: TestKey;
   newKey(): TestKey;
+  /** Uploads `bytes` as a blob of `repo` through the blob store, as a push does; returns its digest. */
+  storeBlob(repo: string, bytes: Uint8Array): Promise<Digest>;
   pushImage(
     repo: string,
     options?: { actor?: string; tag?: string; annotations?: Record<string, string> },
@@ -147,6 +149,7 @@ export async function openReleaseKit(engine: TestDatabase): Promise<ReleaseKit> 
     release: createReleaseService(deps),
     ci,
     newKey,
+    storeBlob,
     async pushImage(repo, options = {}) {
       images += 1;
       const config = Buffer.from(

@@ -5,9 +5,9 @@ import { link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createManualClock, isErrorWithCode } from '../core/index.ts';
-import { createRegistryClient } from '../oci/index.ts';
+import { isErrorWithCode } from '../core/index.ts';
 import { build } from './build.ts';
+import { testBuildOptions } from './test-build-options.ts';
 
 const FILES = 40;
 
@@ -30,15 +30,7 @@ describe('build() hashing files as it packs them', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  const options = (cacheDir: string, noCache = false) => ({
-    dir: src,
-    cacheDir,
-    toolVersion: 'test',
-    registry: createRegistryClient({ credentials: () => null as never }),
-    clock: createManualClock('2030-01-01T00:00:00Z'),
-    sourceDateEpoch: 1_700_000_000,
-    noCache,
-  });
+  const options = (cacheDir: string, noCache = false) => testBuildOptions(src, cacheDir, noCache);
   const rememberedFiles = async (cacheDir: string) => {
     const [name] = await readdir(join(cacheDir, 'files'));
     const { entries } = JSON.parse(await readFile(join(cacheDir, 'files', name!), 'utf8')) as { entries: string[][] };

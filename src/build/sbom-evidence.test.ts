@@ -3,9 +3,8 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createManualClock } from '../core/index.ts';
-import { createRegistryClient } from '../oci/index.ts';
 import { build } from './build.ts';
+import { testBuildOptions } from './test-build-options.ts';
 
 // A tree with a lock file (so the SBOM lists packages), nested directories, odd names and a hardlink-free
 // spread of sizes: enough for every part of the SBOM and provenance to be written.
@@ -48,15 +47,7 @@ describe('build() evidence cache', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  const options = (cacheDir: string, noCache: boolean) => ({
-    dir: join(work, 'src'),
-    cacheDir,
-    toolVersion: 'test',
-    registry: createRegistryClient({ credentials: () => null as never }),
-    clock: createManualClock('2030-01-01T00:00:00Z'),
-    sourceDateEpoch: 1_700_000_000,
-    noCache,
-  });
+  const options = (cacheDir: string, noCache: boolean) => testBuildOptions(join(work, 'src'), cacheDir, noCache);
 
   test('build() gives a warm rebuild the same image and referrer digests as a build without cache', async () => {
     const cold = await build(options(join(work, 'none'), true));

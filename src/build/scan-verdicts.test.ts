@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createManualClock, isErrorWithCode } from '../core/index.ts';
-import { createRegistryClient } from '../oci/index.ts';
+import { isErrorWithCode } from '../core/index.ts';
 import { build } from './build.ts';
+import { testBuildOptions } from './test-build-options.ts';
 
 const KEY = `${['-----BEGIN', 'RSA PRIVATE KEY-----'].join(' ')}\nMIIEowIBAAKCAQEAx${'A'.repeat(60)}\n-----END RSA PRIVATE KEY-----\n`;
 
@@ -30,14 +30,7 @@ describe('build() scan verdicts in the digest cache', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  const options = (cacheDir: string) => ({
-    dir: src,
-    cacheDir,
-    toolVersion: 'test',
-    registry: createRegistryClient({ credentials: () => null as never }),
-    clock: createManualClock('2030-01-01T00:00:00Z'),
-    sourceDateEpoch: 1_700_000_000,
-  });
+  const options = (cacheDir: string) => testBuildOptions(src, cacheDir);
   const digestCache = async (cacheDir: string) => {
     const [name] = await readdir(join(cacheDir, 'files'));
     const path = join(cacheDir, 'files', name!);

@@ -11,6 +11,17 @@ const PIPELINE = 'name: hello\nstages:\n  - name: build\n  - name: staging\n    
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether nothing listens at `url` any more (a TCP connection is refused, not answered). */
+export async function refused(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return false;
+  } catch (err) {
+    return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+  }
+}
+
 /** The parsed `--json` output of a CLI call that must have succeeded. */
 export function json<T = Record<string, unknown>>(r: CLIResult, what: string): T {
   assert.equal(r.code, 0, `${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
