@@ -62,6 +62,23 @@ export async function deleteEnvironment(
   const name = req.environment;
   const force = req.force ?? false;
   const signal = req.signal ?? AbortSignal.timeout(WAIT_MS);
+  const running = () => driver.list().filter((i) => i.environment === name && RUNNING.has(i.state));
+  // What runs is noted before the deletion commits (a reconcile pass started elsewhere may remove it before the
+  // loop below looks), and before every pass, so an instance started by a pass under way is reported too.
+  const instances = new Map<string, Set<string>>();
+  const routers = new Map<string, string>();
+  const note = (service: string) => {
+    const url = reconciler.router(name, service)?.url;
+    if (url !== undefined) routers.set(service, url);
+    if (!instances.has(service)) instances.set(service, new Set());
+  };
+  const noteRunning = () => {
+    for (const i of running()) {
+      note(i.service);
+      instances.get(i.service)?.add(i.id);
+    }
+  };
+  noteRunning();
   const deleted = await db.transaction().execute(async (trx) => {
     await log.lock(trx, `deploy:env:${name}`);
     const env = await deployRecords.environment(trx, name);
@@ -98,22 +115,10 @@ export async function deleteEnvironment(
   await database.durable();
   await log.flush().catch(() => undefined);
 
-  // What runs is noted before every pass, so an instance started by a pass already under way is reported too.
-  const instances = new Map<string, Set<string>>();
-  const routers = new Map<string, string>();
-  const running = () => driver.list().filter((i) => i.environment === name && RUNNING.has(i.state));
-  const note = (service: string) => {
-    const url = reconciler.router(name, service)?.url;
-    if (url !== undefined) routers.set(service, url);
-    if (!instances.has(service)) instances.set(service, new Set());
-  };
   let remaining: string[] = [];
   for (;;) {
     for (const service of deleted.services) note(service);
-    for (const i of running()) {
-      note(i.service);
-      instances.get(i.service)?.add(i.id);
-    }
+    noteRunning();
     await reconciler.reconcile();
     const recorded = (await deployRecords.services(db, name)).map((r) => r.service);
     remaining = [...new Set([...recorded, ...running().map((i) => i.service)])].sort();
