@@ -7,6 +7,13 @@ import type { Digest } from '../core/index.ts';
  * driver implements the same interface.
  */
 
+/** Where a driver writes what it does: pino's `logger.info(obj, msg)` shape, or anything alike. */
+export interface RuntimeLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 /** Where a driver reads images from: main wires it to the registry's store; tests to an OCI layout. */
 export interface ImageSource {
   /** The raw manifest bytes stored under `digest` (an OCI image manifest). */
