@@ -1,3 +1,5 @@
+// Types only: the wire shapes the server's rooms define, erased at run time (no room is loaded by the CLI).
+import type { PrincipalRef, PrincipalView, RoleBindingView, TokenView } from '../access/index.ts';
 import { BaseError } from '../core/index.ts';
 import type { SignatureSubmission } from '../trust/index.ts';
 
@@ -12,48 +14,8 @@ export type ClientErrorCode =
   | 'SERVER_ERROR';
 export class ClientError extends BaseError<ClientErrorCode> {}
 
-export interface PrincipalRefView {
-  id: string;
-  name: string;
-  kind: 'user' | 'service' | 'anonymous';
-}
-
-export interface TokenView {
-  id: string;
-  name: string;
-  scopes: string[];
-  repos: string[];
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  /** The user or service account the token belongs to. */
-  principal: PrincipalRefView | null;
-}
-
-export interface RoleBindingView {
-  id: string;
-  role: string;
-  /** Stage patterns, or null for every stage. */
-  stages: string[] | null;
-  /** Repository patterns, or null for every repository. */
-  repos: string[] | null;
-  grantedAt: string;
-  grantedBy: string;
-}
-
-export interface PrincipalView {
-  id: string;
-  name: string;
-  kind: 'user' | 'service';
-  createdAt: string;
-  createdBy: string;
-  disabledAt: string | null;
-  disabledBy: string | null;
-  roles: RoleBindingView[];
-}
-
 export interface WhoamiView {
-  principal: PrincipalRefView;
+  principal: PrincipalRef;
   roles: Array<Pick<RoleBindingView, 'role' | 'stages' | 'repos'>>;
   token: { id: string; name: string; scopes: string[]; repos: string[]; expiresAt: string | null } | null;
   admin: boolean;
