@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
-import { copyFile, type FileHandle, mkdtemp, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { copyFile, type FileHandle, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -169,6 +170,27 @@ test('a new tail starts output from the beginning when a crash came between empt
   const second = await tailOf(files);
   await second.flush();
   assert.deepEqual(await allLines(files.log), numbered(1, 7));
+});
+
+test('a new tail tells from the emptying mark whether output was emptied, however much was written since', async () => {
+  for (const emptied of [true, false]) {
+    const { files, write } = await setup();
+    const first = await tailOf(files);
+    await write(1, 5);
+    await first.flush();
+    // What the tail saves just before it empties output, then a crash right after the ftruncate (or before it).
+    const consumed = await readFile(files.output);
+    const state = JSON.parse(await readFile(files.offset, 'utf8')) as { output: number; log: number };
+    assert.equal(state.output, consumed.length);
+    const sha256 = createHash('sha256').update(consumed).digest('hex');
+    await writeFile(files.offset, JSON.stringify({ ...state, emptying: { size: state.output, sha256 } }));
+    if (emptied) await truncate(files.output, 0);
+    await write(6, 20); // more than was consumed: the size alone cannot tell
+    const second = await tailOf(files);
+    await second.flush();
+    assert.deepEqual(await allLines(files.log), numbered(1, 20), emptied ? 'emptied' : 'not emptied');
+    assert.equal('emptying' in JSON.parse(await readFile(files.offset, 'utf8')), false);
+  }
 });
 
 test('a tail killed at any moment and started again keeps every line exactly once, in order', async () => {

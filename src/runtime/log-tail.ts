@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { fstatSync, ftruncateSync } from 'node:fs';
 import { appendFile, type FileHandle, open, readFile, rename, stat, truncate, writeFile } from 'node:fs/promises';
 import { readLastLines, rotateLog } from './log-files.ts';
@@ -60,23 +61,66 @@ export function resolveLogRotation(rotation: LogRotation = {}): Required<LogRota
  * What `log.offset` holds: `output` bytes consumed and the size `log` had once their lines were in it. Both are
  * saved together (write and rename) after every append, rotation and truncation, so a crash in between is undone
  * at the next start: a longer `log` is cut back and the lines appended again, a shorter one was rotated.
+ * `emptying` is saved just before `output` is emptied (see {@link Emptying}).
  */
 interface TailState {
   output: number;
   log: number;
+  emptying?: Emptying;
+}
+
+/**
+ * The `output` a tail is about to empty: its size and the SHA-256 of its bytes, all consumed. After a crash, an
+ * `output` that still starts with those bytes was not emptied; any other was, and whatever it holds now is new.
+ * (Only a process writing the very same bytes again after the emptying could be mistaken for them.)
+ */
+interface Emptying {
+  size: number;
+  sha256: string;
 }
 
 const isOffset = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
+const isEmptying = (v: unknown): v is Emptying =>
+  typeof v === 'object' && v !== null && isOffset((v as Emptying).size) && typeof (v as Emptying).sha256 === 'string';
+
 /** A missing or unreadable state starts from the beginning of `output` with `log` as it is (duplicates, no loss). */
-function parseState(text: string): { output: number; log: number | null } {
+function parseState(text: string): { output: number; log: number | null; emptying?: Emptying } {
   try {
     const v: unknown = JSON.parse(text);
     if (isOffset(v)) return { output: v, log: null }; // the format before rotation: the offset alone
     const s = v as Partial<TailState>;
-    if (isOffset(s.output) && isOffset(s.log)) return { output: s.output, log: s.log };
+    if (isOffset(s.output) && isOffset(s.log)) {
+      return isEmptying(s.emptying)
+        ? { output: s.output, log: s.log, emptying: s.emptying }
+        : { output: s.output, log: s.log };
+    }
   } catch {}
   return { output: 0, log: null };
+}
+
+/** SHA-256 of the first `size` bytes of the open file, or null if it is shorter. */
+async function headDigest(handle: FileHandle, size: number): Promise<string | null> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - at), at);
+    if (bytesRead === 0) return null;
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return hash.digest('hex');
+}
+
+/** Whether `output` was emptied after `emptying` was saved: it no longer starts with the bytes it had then. */
+async function wasEmptied(output: string, emptying: Emptying): Promise<boolean> {
+  const handle = await open(output, 'r').catch(() => null);
+  if (handle === null) return true;
+  try {
+    return (await headDigest(handle, emptying.size)) !== emptying.sha256;
+  } finally {
+    await handle.close();
+  }
 }
 
 async function saveState(file: string, state: TailState): Promise<void> {
@@ -96,7 +140,8 @@ async function recover(files: LogFiles): Promise<TailState> {
   const saved = parseState(await readFile(files.offset, 'utf8').catch(() => ''));
   const logSize = await sizeOf(files.log);
   if (saved.log !== null && logSize > saved.log) await truncate(files.log, saved.log);
-  const state = { output: saved.output, log: Math.min(saved.log ?? logSize, logSize) };
+  const emptied = saved.emptying !== undefined && (await wasEmptied(files.output, saved.emptying));
+  const state = { output: emptied ? 0 : saved.output, log: Math.min(saved.log ?? logSize, logSize) };
   await saveState(files.offset, state);
   return state;
 }
@@ -182,11 +227,17 @@ export async function startLogTail(files: LogFiles, options: LogTailOptions): Pr
   /**
    * Empties `output` if nothing arrived since it was read to its end. Bytes the process writes between the fstat and
    * the ftruncate, two back-to-back system calls with no await between, are lost: that window cannot be closed
-   * without the process's help. A crash between the ftruncate and the save is seen at the next start (`output` is
-   * shorter than the saved offset), unless the process has by then written more than had been consumed.
+   * without the process's help. What `output` held is saved first ({@link Emptying}), so a crash between the
+   * ftruncate and the next save is told apart at the next start even when the process has written more since.
    */
   const emptyOutput = async (handle: FileHandle): Promise<boolean> => {
-    if (fstatSync(handle.fd).size !== state.output) return false;
+    const sha256 = await headDigest(handle, state.output);
+    if (sha256 === null) return false;
+    await saveState(files.offset, { ...state, emptying: { size: state.output, sha256 } });
+    if (fstatSync(handle.fd).size !== state.output) {
+      await saveState(files.offset, state);
+      return false;
+    }
     ftruncateSync(handle.fd, 0);
     state.output = 0;
     await saveState(files.offset, state);
@@ -201,7 +252,7 @@ export async function startLogTail(files: LogFiles, options: LogTailOptions): Pr
     try {
       for (let tries = 0; tries < TRUNCATE_TRIES; tries++) {
         const now = (await handle.stat()).size;
-        // Shorter than what was consumed: a tail emptied it and crashed before saving (see emptyOutput).
+        // Shorter than what was consumed: emptied behind this tail's back (a state saved before `emptying` existed).
         if (now < state.output) state.output = 0;
         await consume(handle, now, final);
         if (state.output !== now || now <= maxBytes || (await emptyOutput(handle))) return;
