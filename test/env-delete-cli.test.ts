@@ -79,13 +79,13 @@ for (const makeDatabase of await testDatabases()) {
         'deploy',
       );
       const rollout = deployed.items[0]?.rollout as string;
-      const refused = await cli(['env', 'delete', 'staging']);
+      const refused = await cli(['env', 'delete', 'staging', '--yes']);
       assert.equal(refused.code, 6, refused.stderr);
       assert.match(refused.stderr, new RegExp(`rollout ${rollout} of web is in progress`));
       assert.match(refused.stderr, /--force/);
       assert.equal((await cli(['env', 'show', 'staging'])).code, 0, 'still there');
 
-      const forced = await cli(['env', 'delete', 'staging', '--force', '--json']);
+      const forced = await cli(['env', 'delete', 'staging', '--force', '--yes', '--json']);
       const deleted = json<Deletion>(forced, 'env delete --force');
       assert.equal(deleted.kind, 'EnvironmentDeletion');
       assert.equal(deleted.environment, 'staging');
@@ -105,7 +105,7 @@ for (const makeDatabase of await testDatabases()) {
     test('applied again it is a new version; deleting it prints what was removed', async () => {
       const again = await apply();
       assert.equal(again.version, 2);
-      const human = await cli(['env', 'delete', 'staging']);
+      const human = await cli(['env', 'delete', 'staging', '--yes']);
       assert.equal(human.code, 0, human.stderr);
       const lines = human.stdout.trimEnd().split('\n');
       assert.equal(lines[0], '✔ deleted environment staging (version 2, stage staging)');

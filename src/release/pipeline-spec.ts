@@ -54,6 +54,12 @@ export const stageSchema = z.strictObject({
   approvals: approvalsSchema.optional(),
   windows: z.array(windowSchema).default([]),
   auto: z.boolean().default(false).describe('promote automatically once everything passes (only admins may enable)'),
+  protected: z
+    .boolean()
+    .optional()
+    .describe(
+      'production-like: the CLI asks to type the stage name before promoting into it or rolling back an environment bound to it (--yes skips)',
+    ),
 });
 
 export const pipelineSpecSchema = z

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { EnvironmentDeletionView } from '../api-client.ts';
+import { confirmByName, isProtectedStage, unlessNotFound } from '../confirm.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
 
@@ -156,13 +157,27 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .description('stop every service of an environment, then delete it (recorded in the ledger)')
     .argument('<env>')
     .option('--force', 'delete even while a rollout is in progress (it is aborted)')
+    .option('--yes', 'do not ask to type the environment name')
     .addHelpText(
       'after',
-      '\nExamples:\n  fixity env delete preview-42\n  fixity env delete staging --force --json\n\nExit 6 while a rollout is in progress (fixity rollout abort ENV SERVICE, or --force).',
+      '\nExamples:\n  fixity env delete preview-42\n  fixity env delete staging --force --yes --json\n\nAsks to type the environment name first (--yes skips; exit 2 where nobody can be asked).\nExit 6 while a rollout is in progress (fixity rollout abort ENV SERVICE, or --force).',
     )
-    .action(async (name: string, opts: { force?: boolean }) => {
+    .action(async (name: string, opts: { force?: boolean; yes?: boolean }) => {
       const g = globals();
-      const deleted = await resolveClient(g).client.deleteEnvironment(name, opts.force === true);
+      const { client } = resolveClient(g);
+      const current = await unlessNotFound(client.environment(name));
+      if (current !== null) {
+        const { stage, services } = current.spec as { stage: string; services: Array<{ name: string }> };
+        await confirmByName({
+          yes: opts.yes,
+          action: `delete environment ${name}`,
+          name,
+          detail: [
+            `Environment ${name} (stage ${stage}): every instance of ${services.length === 0 ? 'its services' : services.map((s) => s.name).join(', ')} is stopped and its routers closed.`,
+          ],
+        });
+      }
+      const deleted = await client.deleteEnvironment(name, opts.force === true);
       emit(g, 'EnvironmentDeletion', deleted, () => renderDeletion(deleted));
     });
 
@@ -275,9 +290,21 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .argument('<env>')
     .argument('<service>')
     .option('--reason <text>', 'why (recorded with the hold and in the ledger)')
-    .action(async (name: string, service: string, opts: { reason?: string }) => {
+    .option('--yes', 'do not ask to type the environment name when its stage is protected')
+    .action(async (name: string, service: string, opts: { reason?: string; yes?: boolean }) => {
       const g = globals();
-      const done = await resolveClient(g).client.rollback(name, service, opts.reason);
+      const { client } = resolveClient(g);
+      const current = await unlessNotFound(client.environment(name));
+      const stage = (current?.spec as { stage?: string } | undefined)?.stage;
+      if (stage !== undefined && (await isProtectedStage(client, stage))) {
+        await confirmByName({
+          yes: opts.yes,
+          action: `roll back ${service} in ${name}`,
+          name,
+          detail: [`${name} is bound to protected stage ${stage}: ${service} goes back to its previous release.`],
+        });
+      }
+      const done = await client.rollback(name, service, opts.reason);
       emit(g, 'Rollback', done, () =>
         [
           done.mode === 'instant'

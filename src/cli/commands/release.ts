@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createRegistryClient } from '../../oci/index.ts';
+import { confirmByName, isProtectedStage } from '../confirm.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
 import { registryCredentials } from '../registry-credentials.ts';
@@ -75,13 +76,22 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
     .description('move a digest into a stage when every gate passes; nothing is rebuilt')
     .argument('<ref>', 'image reference in the Fixity registry; a tag is resolved to its digest once')
     .requiredOption('--to <stage>', 'the stage to promote into')
+    .option('--yes', 'do not ask to type the name of a protected stage')
     .addHelpText(
       'after',
-      '\nExample:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
+      '\nExample:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n\nA stage marked `protected: true` asks to type its name first (--yes skips; exit 2 where nobody can be asked).\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
     )
-    .action(async (text: string, opts: { to: string }) => {
+    .action(async (text: string, opts: { to: string; yes?: boolean }) => {
       const g = globals();
       const t = await target(g, text);
+      if (await isProtectedStage(t.client, opts.to)) {
+        await confirmByName({
+          yes: opts.yes,
+          action: `promote into protected stage ${opts.to}`,
+          name: opts.to,
+          detail: [`${t.name}@${t.digest} → ${opts.to} (protected)`],
+        });
+      }
       const outcome = await t.client.promote({ repository: t.repository, digest: t.digest, stage: opts.to });
       const decision = outcome.decision as DecisionView | undefined;
       emit(g, 'PromotionOutcome', outcome, () => {

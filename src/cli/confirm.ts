@@ -1,0 +1,70 @@
+/**
+ * Confirmation of what is destructive or protected (CLI style rule 14): on a terminal the user types a name,
+ * as in Argo CD's "type 'prune'"; `--yes` skips the question; a run that cannot ask (stdin or stderr not a
+ * terminal, CI set, or FIXITY_NO_PROMPT=1) refuses with exit 2 and says to add `--yes`, so a script never
+ * hangs on a prompt nobody sees. The question and what it is about go to stderr.
+ */
+import { createInterface } from 'node:readline/promises';
+import { CLIError } from './output.ts';
+
+export interface Confirmation {
+  /** `--yes` was given. */
+  yes: boolean | undefined;
+  /** What is about to happen, as a verb phrase: "delete environment staging". */
+  action: string;
+  /** What the user types to go on: the stage or environment name. */
+  name: string;
+  /** Lines shown above the question: what will be changed. */
+  detail?: readonly string[];
+}
+
+/** Whether this run can ask a person: both ends on a terminal and nothing saying it is unattended. */
+export function canPrompt(env: NodeJS.ProcessEnv = process.env): boolean {
+  const ci = env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI !== 'false';
+  return process.stdin.isTTY === true && process.stderr.isTTY === true && !ci && env.FIXITY_NO_PROMPT !== '1';
+}
+
+/** Returns once the user confirmed (or `--yes` was given); throws a CLIError otherwise, nothing changed. */
+export async function confirmByName(c: Confirmation): Promise<void> {
+  if (c.yes === true) return;
+  if (!canPrompt()) {
+    throw new CLIError(
+      'USAGE',
+      `Cannot ${c.action} without confirmation: this run cannot ask (no terminal, CI, or FIXITY_NO_PROMPT=1)`,
+      `add --yes to ${c.action} without being asked`,
+    );
+  }
+  for (const line of c.detail ?? []) process.stderr.write(`${line}\n`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  let answer: string;
+  try {
+    answer = await rl.question(`Type "${c.name}" to ${c.action}: `);
+  } finally {
+    rl.close();
+  }
+  if (answer.trim() !== c.name) {
+    throw new CLIError(
+      'FAILED',
+      `Cancelled: "${answer.trim()}" is not "${c.name}"; nothing was changed`,
+      `type the name exactly, or add --yes`,
+    );
+  }
+}
+
+/** What a look-up gives when the thing is not there: null, so the command itself reports it as it would. */
+export function unlessNotFound<T>(lookup: Promise<T>): Promise<T | null> {
+  return lookup.catch((err: unknown) => {
+    if ((err as { code?: unknown } | null)?.code === 'NOT_FOUND') return null;
+    throw err;
+  });
+}
+
+/** Whether the pipeline marks `stage` protected; false when there is no pipeline or no such stage. */
+export async function isProtectedStage(
+  client: { pipeline(): Promise<Record<string, unknown>> },
+  stage: string,
+): Promise<boolean> {
+  const pipeline = await unlessNotFound(client.pipeline());
+  const stages = (pipeline?.spec as { stages?: Array<{ name: string; protected?: boolean }> } | undefined)?.stages;
+  return stages?.some((s) => s.name === stage && s.protected === true) === true;
+}
