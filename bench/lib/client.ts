@@ -64,6 +64,11 @@ export class RegistryClient {
     this.agent.destroy();
   }
 
+  /** The Authorization header value sent on every request, for another client (curl) to send the same. */
+  get authorization(): string | undefined {
+    return this.#authorization;
+  }
+
   /** Sends one request and resolves with the response head; the body is left for the caller to consume. */
   send(method: string, target: string | URL, headers: OutgoingHttpHeaders, body: Body): Promise<IncomingMessage> {
     const url = typeof target === 'string' ? new URL(target, this.baseUrl) : target;

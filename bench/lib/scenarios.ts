@@ -1,4 +1,5 @@
 /** The benchmark scenarios, each run with the same client code against any registry. */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { RegistryClient } from './client.ts';
 import { imageManifest, OCI_MANIFEST, sha256Digest } from './client.ts';
@@ -32,6 +33,35 @@ export async function bigPush(target: Target, repo: string, file: string, size: 
     const t0 = performance.now();
     await target.client.pushBlob(repo, digest, { kind: 'file', path: file, size });
     return { digest, mbs: mbPerSecond(size, performance.now() - t0) };
+  });
+}
+
+/**
+ * Pulls a big blob with curl, written to /dev/null: status and length checked, timed by curl itself
+ * (`time_total`, from connecting to the last byte, without curl's own start-up). The content was checked
+ * by `bigPull` just before. The token travels on curl's stdin (`-K -`), never on its command line.
+ */
+export async function curlPull(target: Target, repo: string, digest: string, size: number) {
+  syncDisks();
+  const url = new URL(`/v2/${repo}/blobs/${digest}`, target.client.baseUrl).href;
+  const config = [
+    `url = "${url}"`,
+    'output = "/dev/null"',
+    'silent',
+    'show-error',
+    'write-out = "%{http_code} %{size_download} %{time_total}"',
+    ...(target.client.authorization === undefined ? [] : [`header = "Authorization: ${target.client.authorization}"`]),
+  ].join('\n');
+  return watched(target.pid, async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = execFile('curl', ['-K', '-'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      child.stdin?.end(`${config}\n`);
+    });
+    const [status, bytes, seconds] = out.trim().split(' ');
+    if (status !== '200' || Number(bytes) !== size) {
+      throw new Error(`curl GET ${url} answered ${status} with ${bytes} bytes, expected 200 with ${size}`);
+    }
+    return { mbs: mbPerSecond(size, Number(seconds) * 1000) };
   });
 }
 
