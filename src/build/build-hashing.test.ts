@@ -61,7 +61,7 @@ describe('build() hashing files as it packs them', () => {
     assert.equal(files.length, FILES + 2, 'every file and the hardlink, with its digest, in the SBOM');
   });
 
-  test('build() refuses a packaged secret whether it hashes while packing or before, and again once its layer is cached', async () => {
+  test('build() refuses a packaged secret whether it hashes while packing or before, and keeps no layer that holds it', async () => {
     const leaky = join(work, 'leaky');
     await mkdir(leaky);
     await writeFile(
@@ -76,8 +76,21 @@ describe('build() hashing files as it packs them', () => {
     );
     const cacheDir = join(work, 'leaky-cache');
     const refused = (err: unknown) => isErrorWithCode(err, 'SECRET_FOUND') && /key\.js:2/.test((err as Error).message);
+    const layers = () => readdir(join(cacheDir, 'layers')).catch(() => []);
     await assert.rejects(build({ ...options(cacheDir, true), dir: leaky }), refused, '--no-cache');
+    assert.deepEqual(await layers(), [], 'the layer packed with the secret was taken out of the cache');
     await assert.rejects(build({ ...options(cacheDir), dir: leaky }), refused, 'empty cache');
+    assert.deepEqual(await layers(), [], 'again');
     await assert.rejects(build({ ...options(cacheDir), dir: leaky }), refused, 'again, with what that build kept');
+
+    // Allowed, the layer is built and cached; once the allowlist goes, the same cached layer is refused again
+    // (its key does not depend on the allowlist, and the scan runs before the cache is asked).
+    const spec = await readFile(join(leaky, 'fixity.yaml'), 'utf8');
+    await writeFile(join(leaky, 'fixity.yaml'), `${spec}secrets:\n  allow:\n    - { path: app/key.js }\n`);
+    const allowed = await build({ ...options(cacheDir), dir: leaky });
+    assert.equal(allowed.layers[0]!.cached, false);
+    assert.equal((await layers()).length, 1);
+    await writeFile(join(leaky, 'fixity.yaml'), spec);
+    await assert.rejects(build({ ...options(cacheDir), dir: leaky }), refused, 'its layer cached');
   });
 });

@@ -3,10 +3,12 @@
  * compressed into it (all layers at once). A layer whose files are still pending (collect-sources.ts) has no
  * key until packing has hashed them, so it is packed without a lookup, and its key is known afterwards.
  * Ends with the sources' finish(): what packing hashed is remembered and scanned, and SECRET_FOUND stops the
- * build here.
+ * build here, after the layers packed by this build are taken out of the cache again.
  */
 import type { FileHandle } from 'node:fs/promises';
+import { isErrorWithCode } from '../core/index.ts';
 import type { BuildEvent } from './build.ts';
+import { discardCacheEntry } from './cache-entry.ts';
 import { collectGarbage } from './collect-garbage.ts';
 import type { CollectedSources } from './collect-sources.ts';
 import type { LayerDescriptor } from './image-config.ts';
@@ -94,7 +96,16 @@ export async function buildLayers(options: BuildLayersOptions): Promise<BuiltLay
     if (r.status === 'rejected') throw r.reason;
     return r.value;
   });
-  await sources.finish();
+  try {
+    await sources.finish();
+  } catch (err) {
+    // A secret found only now, in files hashed as they were packed, is in a layer this build just cached:
+    // it must not stay there for a later build (or anyone reading the cache) to find.
+    if (isErrorWithCode(err, 'SECRET_FOUND')) {
+      for (const layer of layers) if (!layer.cached) await discardCacheEntry(cache.entry(layer.key));
+    }
+    throw err;
+  }
   if (packed > 0) collectGarbage();
   return layers;
 }
