@@ -266,6 +266,15 @@ describe('collectLayer()', () => {
     );
   });
 
+  test('collectLayer() keeps a valid name that holds U+FFFD itself (what a name that is not UTF-8 reads as)', async () => {
+    const from = tree({ 'a\uFFFDb.txt': 'x', 'sub/c\uFFFD.txt': 'y' });
+    const entries = await collectLayer({ from, to: '/app' });
+    assert.deepEqual(
+      entries.filter((e) => e.type === 'file').map((e) => e.path),
+      ['app/a\uFFFDb.txt', 'app/sub/c\uFFFD.txt'],
+    );
+  });
+
   test('collectLayer() throws NAME_INVALID when a symlink target is not UTF-8', async () => {
     const from = tree({ 'ok.txt': 'x' });
     symlinkSync(Buffer.from([0x61, 0xc3]), join(from, 'link'));

@@ -31,25 +31,18 @@ export async function walkSource(
   // Returns whether anything below `dirHost` was kept, so a directory is kept when it holds kept entries.
   const visit = async (dirHost: string, dirRel: string, included: boolean): Promise<boolean> => {
     await rules.pause();
-    let names: Buffer[];
+    let names: string[];
     try {
-      names = readdirSync(dirHost, { encoding: 'buffer' });
+      names = readdirSync(dirHost);
+      // A name that is not UTF-8 comes back with U+FFFD in it; only then are the raw bytes asked for.
+      if (names.some((n) => n.includes('\uFFFD'))) names = checkedNames(dirHost);
     } catch (err) {
+      if (err instanceof BuildError) throw err;
       throw toSourceError(err, dirHost, 'read directory');
     }
     // Each lstat is cut down to what the loop needs as soon as it is made: the loop awaits whole subtrees, and
     // full BigIntStats kept for every sibling of every open directory outlived young-generation collections.
-    const children = names.map((raw) => {
-      if (!isUtf8(raw)) {
-        throw new BuildError(
-          'NAME_INVALID',
-          `Cannot package ${dirHost}/${escaped(raw)}: its name is not valid UTF-8; rename it`,
-          {
-            detail: { path: `${dirHost}/${escaped(raw)}` },
-          },
-        );
-      }
-      const name = raw.toString('utf8');
+    const children = names.map((name) => {
       const host = `${dirHost}/${name}`;
       try {
         return { name, ...lstatInfo(lstatSync(host, { bigint: true })) };
@@ -105,6 +98,25 @@ function lstatInfo(
     inode: stat.nlink > 1n ? `${dev}:${ino}` : null,
     special: '',
   };
+}
+
+/**
+ * The names in `dir` read as bytes: NAME_INVALID for the first that is not UTF-8. (Reading names as strings
+ * turns such bytes into U+FFFD, which a valid name may also hold.)
+ */
+function checkedNames(dir: string): string[] {
+  return readdirSync(dir, { encoding: 'buffer' }).map((raw) => {
+    if (!isUtf8(raw)) {
+      throw new BuildError(
+        'NAME_INVALID',
+        `Cannot package ${dir}/${escaped(raw)}: its name is not valid UTF-8; rename it`,
+        {
+          detail: { path: `${dir}/${escaped(raw)}` },
+        },
+      );
+    }
+    return raw.toString('utf8');
+  });
 }
 
 function specialKind(stat: BigIntStats): string {
