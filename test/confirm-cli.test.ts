@@ -3,20 +3,17 @@
 // environment refuse with exit 2 where nobody can be asked, change nothing, and go on with --yes; on a real
 // terminal (a pty from script(1)) the user types the name, and a wrong one cancels with exit 1.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeImage, pushImage } from './e2e/registry-client.ts';
 import { testDatabases } from './support/databases.ts';
 import { json } from './support/deploy-kit.ts';
-import { CLI, NODE, type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
+import { type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
 
 const PIPELINE = 'name: app\nstages:\n  - name: build\n  - name: prod\n    from: [build]\n    protected: true\n';
 const environment = (digest: string) =>
   `apiVersion: fixity.dev/v1\nkind: Environment\nname: live\nstage: prod\nservices:\n  - name: web\n    image: { repository: app, digest: "${digest}" }\n`;
-
-const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 for (const makeDatabase of await testDatabases()) {
   const database = await makeDatabase();
@@ -31,34 +28,8 @@ for (const makeDatabase of await testDatabases()) {
       return status.promotions.some((p) => p.stage === stage);
     };
 
-    /** Runs the CLI on a terminal of its own, answering the first question with `answer`. */
     const onTerminal = (args: string[], answer: string, extra: NodeJS.ProcessEnv = {}) =>
-      new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-        const line = [NODE, CLI, ...args, '--server', server.url, '--token', server.token].map(quote).join(' ');
-        const child = spawn('script', ['-qec', line, '/dev/null'], {
-          env: { ...process.env, ...env(), NO_COLOR: '1', TERM: 'dumb', ...extra },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        let output = '';
-        let answered = false;
-        child.stdout.on('data', (chunk: Buffer) => {
-          output += chunk.toString();
-          if (!answered && /Type "[^"]+" to /.test(output)) {
-            answered = true;
-            child.stdin.write(`${answer}\n`);
-          }
-        });
-        child.stderr.on('data', (chunk: Buffer) => {
-          output += chunk.toString();
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        child.on('error', reject);
-        child.on('close', (code) => {
-          clearTimeout(timer);
-          child.stdin.end();
-          resolve({ code, output });
-        });
-      });
+      server.cliOnTerminal(args, answer, { ...env(), ...extra });
 
     before(async () => {
       server = await startServerProcess({ database });

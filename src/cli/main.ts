@@ -11,6 +11,7 @@ import { addGcCommand } from './commands/gc.ts';
 import { addInspectCommand } from './commands/inspect.ts';
 import { addKeyCommands } from './commands/key.ts';
 import { addLedgerCommands } from './commands/ledger.ts';
+import { addLoginCommands } from './commands/login.ts';
 import { addReleaseCommands } from './commands/release.ts';
 import { addServerFlags, runServe } from './commands/serve.ts';
 import { addSignCommands } from './commands/sign.ts';
@@ -19,11 +20,20 @@ import { addUserCommands } from './commands/user.ts';
 import { addVerifyCommand } from './commands/verify.ts';
 import { EXIT, emit, type GlobalOptions, reportError } from './output.ts';
 
+// `fixity … | head` closes stdout early: stop quietly, as other command-line tools do, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('fixity')
   .description('Build once, deploy many, never mutate.')
   .option('--json', 'print one JSON document on stdout')
-  .option('--server <url>', 'Fixity server URL (env FIXITY_SERVER; default from the data dir)')
-  .option('--token <token>', 'access token (env FIXITY_TOKEN; default DATA/admin.token)')
+  .option('--server <url>', "Fixity server URL (env FIXITY_SERVER; default: the data dir's, else the last login)")
+  .option(
+    '--token <token>',
+    'access token (env FIXITY_TOKEN; default: the one fixity login saved, else DATA/admin.token)',
+  )
   .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
   .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
@@ -64,6 +74,7 @@ addLedgerCommands(program, globals);
 addAuditCommands(program, globals);
 addReleaseCommands(program, globals);
 addDeployCommands(program, globals);
+addLoginCommands(program, globals);
 addTokenCommands(program, globals);
 addUserCommands(program, globals);
 addGcCommand(program, globals);

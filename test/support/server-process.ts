@@ -94,6 +94,12 @@ export interface ServerProcess {
   restart(): Promise<void>;
   /** Runs the CLI against this server; `--server/--token` are added unless `options.bare`. */
   cli(args: string[], options?: CLIOptions): Promise<CLIResult>;
+  /** Runs the CLI against this server on a terminal of its own (see runCLIOnTerminal). */
+  cliOnTerminal(
+    args: string[],
+    answer: string,
+    env?: NodeJS.ProcessEnv,
+  ): Promise<{ code: number | null; output: string }>;
   /** Kills the child if it still runs, removes the data dir and drops the database. */
   cleanup(): Promise<void>;
 }
@@ -102,6 +108,8 @@ export interface CLIOptions {
   /** Do not add `--server URL --token ADMIN`. */
   bare?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Written to the CLI's stdin, which is then closed. */
+  input?: string;
   timeoutMs?: number;
 }
 
@@ -117,11 +125,12 @@ export interface CLIResult {
 export function run(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {},
 ): Promise<CLIResult> {
   return new Promise<CLIResult>((resolve, reject) => {
     const child = spawn(command, args, { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: 'pipe' });
     live.add(child);
+    if (options.input !== undefined) child.stdin.end(options.input);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -142,8 +151,53 @@ export function run(
 }
 
 /** Runs `fixity ARGS` with the pinned Node. */
-export function runCLI(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+export function runCLI(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}) {
   return run(NODE, [CLI, ...args], { timeoutMs: 30_000, ...options });
+}
+
+const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Runs `fixity ARGS` on a terminal of its own (a pty from script(1)), answering the first question it asks
+ * (a line ending in ": ") with `answer`; `output` is everything the terminal showed, stdout and stderr mixed.
+ */
+export function runCLIOnTerminal(
+  args: string[],
+  answer: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const line = [NODE, CLI, ...args].map(quote).join(' ');
+    const child = spawn('script', ['-qec', line, '/dev/null'], {
+      cwd: ROOT,
+      env: childEnv({ CI: '', FIXITY_NO_PROMPT: '', TERM: 'dumb', ...env }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    live.add(child);
+    let output = '';
+    let answered = false;
+    const seen = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!answered && /: $/.test(output)) {
+        answered = true;
+        child.stdin.write(`${answer}\r`);
+      }
+    };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', seen);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      live.delete(child);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      live.delete(child);
+      child.stdin.end();
+      resolve({ code, output });
+    });
+  });
 }
 
 /** Starts `fixity serve` on a fresh data dir and a free port; resolves once /healthz answers 200. */
@@ -285,7 +339,10 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
       runCLI(cliOptions.bare ? cliArgs : [...cliArgs, '--server', url, '--token', token], {
         ...(cliOptions.env === undefined ? {} : { env: cliOptions.env }),
         ...(cliOptions.timeoutMs === undefined ? {} : { timeoutMs: cliOptions.timeoutMs }),
+        ...(cliOptions.input === undefined ? {} : { input: cliOptions.input }),
       }),
+    cliOnTerminal: (cliArgs, answer, env) =>
+      runCLIOnTerminal([...cliArgs, '--server', url, '--token', token], answer, env),
     async cleanup() {
       if (running && child !== undefined) {
         child.kill('SIGKILL');

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { EnvironmentDeletionView } from '../api-client.ts';
-import { confirmByName, isProtectedStage, unlessNotFound } from '../confirm.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
+import { confirmByName, isProtectedStage, unlessNotFound } from '../prompt.ts';
 
 interface StepView {
   at: string;

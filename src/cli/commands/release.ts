@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createRegistryClient } from '../../oci/index.ts';
-import { confirmByName, isProtectedStage } from '../confirm.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
+import { confirmByName, isProtectedStage } from '../prompt.ts';
 import { registryCredentials } from '../registry-credentials.ts';
 import { resolveImage } from './sign.ts';
 

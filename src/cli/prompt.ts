@@ -1,5 +1,6 @@
 /**
- * Confirmation of what is destructive or protected (CLI style rule 14): on a terminal the user types a name,
+ * Asking a person, on stderr, only when one can answer. Confirmation of what is destructive or protected
+ * (CLI style rule 14): on a terminal the user types a name,
  * as in Argo CD's "type 'prune'"; `--yes` skips the question; a run that cannot ask (stdin or stderr not a
  * terminal, CI set, or FIXITY_NO_PROMPT=1) refuses with exit 2 and says to add `--yes`, so a script never
  * hangs on a prompt nobody sees. The question and what it is about go to stderr.
@@ -49,6 +50,37 @@ export async function confirmByName(c: Confirmation): Promise<void> {
       `type the name exactly, or add --yes`,
     );
   }
+}
+
+/**
+ * Reads a secret typed on the terminal without echoing it (stdin in raw mode): Enter ends it, Backspace
+ * takes back a character, Ctrl-C or Ctrl-D gives up. Callers check canPrompt() first.
+ */
+export function askSecret(question: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const done = (err: Error | null) => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      if (err === null) resolve(typed);
+      else reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(null);
+        if (ch === '\u0003' || ch === '\u0004') return done(new CLIError('FAILED', 'Cancelled: nothing was saved'));
+        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+        else typed += ch;
+      }
+    };
+    input.setRawMode(true);
+    input.resume();
+    input.on('data', onData);
+  });
 }
 
 /** What a look-up gives when the thing is not there: null, so the command itself reports it as it would. */
