@@ -6,6 +6,7 @@ import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
 import { addCacheCommands } from './commands/cache.ts';
 import { addDeployCommands } from './commands/deploy.ts';
+import { addDoctorCommand } from './commands/doctor.ts';
 import { runDown } from './commands/down.ts';
 import { addGcCommand } from './commands/gc.ts';
 import { addInspectCommand } from './commands/inspect.ts';
@@ -78,6 +79,7 @@ addLoginCommands(program, globals);
 addTokenCommands(program, globals);
 addUserCommands(program, globals);
 addGcCommand(program, globals);
+addDoctorCommand(program, globals);
 
 program
   .command('version')

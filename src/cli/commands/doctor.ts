@@ -1,0 +1,180 @@
+/**
+ * `fixity doctor`: what this machine and this CLI's settings give Fixity, each check with what to do about it,
+ * as `gh`'s and `flyctl`'s doctors do. A failure (a server that refuses the token) exits 1; a warning (no
+ * sandbox, no git, a server not running) does not, since Fixity still works without it.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { access, constants, statfs } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { scanCache, sum, tallyCache } from '../../build/cache-usage.ts';
+import { DEFAULT_DATA_DIR } from '../../defaults.ts';
+import { detectSandbox } from '../../runtime/sandbox.ts';
+import { resolveClient } from '../context.ts';
+import { hostsFile } from '../credentials.ts';
+import { EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
+import { buildCacheDir } from './cache.ts';
+
+export interface DoctorCheck {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+const LOW_DISK = 1 << 30;
+const MARK = { ok: '✔', warn: '⚠', fail: '✖' } as const;
+
+const check = (name: string, status: DoctorCheck['status'], detail: string, fix?: string): DoctorCheck =>
+  fix === undefined ? { name, status, detail } : { name, status, detail, fix };
+
+function output(file: string, args: string[]): Promise<string | null> {
+  return new Promise((done) => {
+    execFile(file, args, { timeout: 5_000 }, (err, stdout) => done(err === null ? stdout.trim() : null));
+  });
+}
+
+async function freeBytes(path: string): Promise<number> {
+  const s = await statfs(path);
+  return s.bavail * s.bsize;
+}
+
+/** The nearest directory of `path` that exists (where a directory not made yet would go). */
+function existing(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p)) p = resolve(p, '..');
+  return p;
+}
+
+async function sandboxCheck(): Promise<DoctorCheck> {
+  const support = await detectSandbox('auto');
+  if (support.bwrap === null) {
+    return check(
+      'sandbox',
+      'warn',
+      'no usable bubblewrap: instances run as plain processes, not sandboxed',
+      'apt-get install -y bubblewrap (and allow unprivileged user namespaces)',
+    );
+  }
+  return support.userNamespace
+    ? check('sandbox', 'ok', `bubblewrap at ${support.bwrap}, with user namespaces`)
+    : check(
+        'sandbox',
+        'warn',
+        `bubblewrap at ${support.bwrap}, but no user namespaces: instances cannot run as an unprivileged user`,
+        'sysctl -w kernel.unprivileged_userns_clone=1 (or run the server as root)',
+      );
+}
+
+async function serverChecks(g: GlobalOptions): Promise<DoctorCheck[]> {
+  const { client, server, token } = resolveClient(g);
+  try {
+    const res = await fetch(new URL('/healthz', server), { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) return [check('server', 'fail', `${server} answers /healthz with HTTP ${res.status}`, 'see its log')];
+  } catch {
+    return [
+      check(
+        'server',
+        'warn',
+        `nothing answers at ${server}`,
+        'start one with `npx fixity up` (or fixity serve), or point at yours: fixity login URL',
+      ),
+    ];
+  }
+  const reachable = check('server', 'ok', `${server} is up`);
+  if (token === null)
+    return [reachable, check('token', 'warn', 'no token: only anonymous access', `fixity login ${server}`)];
+  try {
+    const me = await client.whoami();
+    const who = `${me.principal.name}${me.admin ? ' (admin)' : ''}`;
+    return [
+      reachable,
+      check('token', 'ok', `accepted: ${who}, roles ${me.roles.map((r) => r.role).join(', ') || '-'}`),
+    ];
+  } catch (err) {
+    return [
+      reachable,
+      check('token', 'fail', `refused: ${(err as Error).message}`, `fixity login ${server} (with a token that works)`),
+    ];
+  }
+}
+
+async function dataDirCheck(g: GlobalOptions): Promise<DoctorCheck> {
+  const dir = resolve(g.data ?? process.env.FIXITY_DATA ?? DEFAULT_DATA_DIR);
+  const free = await freeBytes(existing(dir));
+  if (!existsSync(dir))
+    return check('data', 'ok', `${dir}: not made yet (fixity up makes it); ${formatBytes(free)} free`);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    return check('data', 'fail', `${dir} is not writable by this user`, `chown it, or pass --data DIR`);
+  }
+  return free < LOW_DISK
+    ? check('data', 'warn', `${dir}: only ${formatBytes(free)} free`, 'free some space: blobs and logs live here')
+    : check('data', 'ok', `${dir}: ${formatBytes(free)} free`);
+}
+
+async function cacheCheck(): Promise<DoctorCheck> {
+  const dir = buildCacheDir();
+  const { entries, leftovers } = await scanCache(dir);
+  const used = sum(tallyCache(entries, leftovers));
+  const free = await freeBytes(existing(dir));
+  const detail = `${dir}: ${formatBytes(used)} used, ${formatBytes(free)} free`;
+  return free < LOW_DISK
+    ? check('build cache', 'warn', detail, 'fixity cache prune')
+    : check('build cache', 'ok', detail);
+}
+
+function credentialsCheck(): DoctorCheck | null {
+  const file = hostsFile();
+  if (!existsSync(file)) return null;
+  const mode = statSync(file).mode & 0o777;
+  return (mode & 0o077) === 0
+    ? check('credentials', 'ok', `${file} (mode ${mode.toString(8)})`)
+    : check('credentials', 'warn', `${file} is readable by others (mode ${mode.toString(8)})`, `chmod 600 ${file}`);
+}
+
+/** Runs every check; none throws (a check that cannot tell says so). */
+export async function runDoctor(g: GlobalOptions): Promise<DoctorCheck[]> {
+  const major = Number(process.versions.node.split('.')[0]);
+  const git = await output('git', ['--version']);
+  const checks: Array<DoctorCheck | null> = [
+    major >= 24
+      ? check('node', 'ok', `v${process.versions.node}`)
+      : check('node', 'fail', `v${process.versions.node}: Fixity needs Node 24`, 'run it through npx fixity'),
+    git === null
+      ? check('git', 'warn', 'not found: builds cannot record their source revision', 'apt-get install -y git')
+      : check('git', 'ok', git),
+    await sandboxCheck(),
+    ...(await serverChecks(g)),
+    await dataDirCheck(g),
+    await cacheCheck(),
+    credentialsCheck(),
+  ];
+  return checks.filter((c) => c !== null);
+}
+
+export function addDoctorCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('doctor')
+    .description('check this machine and these settings: Node, sandbox, git, server, token, disk, cache')
+    .addHelpText('after', '\nExit 1 when a check fails; warnings say what works less well, and how to fix it.')
+    .action(async () => {
+      const g = globals();
+      const checks = await runDoctor(g);
+      const failed = checks.filter((c) => c.status === 'fail').length;
+      const warned = checks.filter((c) => c.status === 'warn').length;
+      const width = Math.max(...checks.map((c) => c.name.length));
+      emit(g, 'Doctor', { ok: failed === 0, checks }, () =>
+        [
+          ...checks.flatMap((c) => [
+            `${MARK[c.status]} ${c.name.padEnd(width)}  ${c.detail}`,
+            ...(c.fix === undefined ? [] : [`  ${' '.repeat(width)}  fix: ${c.fix}`]),
+          ]),
+          `${checks.length} checks: ${checks.length - failed - warned} ok, ${warned} warning(s), ${failed} failed`,
+        ].join('\n'),
+      );
+      if (failed > 0) process.exitCode = EXIT.failed;
+    });
+}

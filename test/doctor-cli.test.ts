@@ -1,0 +1,86 @@
+// `fixity doctor` against a running `fixity serve`: every check is listed with a status; an accepted token
+// exits 0, a refused one fails the run (exit 1) with the fix to log in, a server that is not running is only a
+// warning, and a credentials file others can read is flagged.
+import assert from 'node:assert/strict';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { testDatabases } from './support/databases.ts';
+import { json } from './support/deploy-kit.ts';
+import { type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
+
+interface Doctor {
+  kind: string;
+  ok: boolean;
+  checks: Array<{ name: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string }>;
+}
+
+for (const makeDatabase of await testDatabases()) {
+  const database = await makeDatabase();
+  describe(`fixity doctor (${database.name})`, { timeout: 120_000 }, () => {
+    let server: ServerProcess;
+    let dir: string;
+    const env = () => ({
+      FIXITY_CONFIG_DIR: join(dir, 'config'),
+      FIXITY_DATA: join(dir, 'data'),
+      XDG_CACHE_HOME: join(dir, 'cache'),
+    });
+    const doctor = (args: string[]) => server.cli(['doctor', ...args], { bare: true, env: env() });
+    const byName = (d: Doctor) => Object.fromEntries(d.checks.map((c) => [c.name, c]));
+
+    before(async () => {
+      server = await startServerProcess({ database });
+      dir = await tempDir('fixity-doctor-');
+    });
+    after(async () => {
+      if (server === undefined) await database.cleanup();
+      else await server.cleanup();
+    });
+
+    test('with a token the server accepts, every check is there and the run passes', async () => {
+      const out = await doctor(['--server', server.url, '--token', server.token, '--json']);
+      const report = json<Doctor>(out, 'doctor');
+      assert.equal(report.kind, 'Doctor');
+      assert.equal(report.ok, true);
+      const checks = byName(report);
+      assert.deepEqual(Object.keys(checks), ['node', 'git', 'sandbox', 'server', 'token', 'data', 'build cache']);
+      assert.equal(checks.node?.status, 'ok');
+      assert.equal(checks.server?.status, 'ok');
+      assert.match(checks.token?.detail ?? '', /accepted: admin \(admin\)/);
+      assert.match(checks.data?.detail ?? '', /not made yet/);
+      assert.ok(['ok', 'warn'].includes(checks.sandbox?.status ?? ''), 'a sandbox check, whatever this host has');
+      assert.ok(!out.stdout.includes(server.token), 'the token is never printed');
+    });
+
+    test('a refused token fails the run with the fix to log in; the human output says so too', async () => {
+      const out = await doctor(['--server', server.url, '--token', 'not-a-token', '--json']);
+      assert.equal(out.code, 1, out.stderr);
+      const token = byName(JSON.parse(out.stdout) as Doctor).token;
+      assert.equal(token?.status, 'fail');
+      assert.match(token?.fix ?? '', /fixity login/);
+      const human = await doctor(['--server', server.url, '--token', 'not-a-token']);
+      assert.equal(human.code, 1);
+      assert.match(human.stdout, /^✖ token +refused/m);
+      assert.match(human.stdout, /checks: \d+ ok, \d+ warning\(s\), 1 failed$/m);
+    });
+
+    test('a server that is not running is a warning, not a failure', async () => {
+      const out = await doctor(['--server', 'http://127.0.0.1:1', '--json']);
+      assert.equal(out.code, 0, out.stderr);
+      const report = JSON.parse(out.stdout) as Doctor;
+      assert.equal(byName(report).server?.status, 'warn');
+      assert.equal(byName(report).token, undefined, 'no token check without a server');
+    });
+
+    test('a credentials file others can read is flagged', async () => {
+      await mkdir(join(dir, 'config'), { recursive: true });
+      const file = join(dir, 'config', 'hosts.json');
+      await writeFile(file, JSON.stringify({ current: null, hosts: {} }));
+      await chmod(file, 0o644);
+      const report = JSON.parse((await doctor(['--server', 'http://127.0.0.1:1', '--json'])).stdout) as Doctor;
+      const credentials = byName(report).credentials;
+      assert.equal(credentials?.status, 'warn');
+      assert.equal(credentials?.fix, `chmod 600 ${file}`);
+    });
+  });
+}
