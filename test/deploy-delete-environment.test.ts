@@ -253,5 +253,32 @@ for (const makeDatabase of await testDatabases()) {
         [[rollout, 'environment deleted']],
       );
     });
+
+    test('applying a deleted name again waits until its services are removed, then starts from scratch', async () => {
+      const yaml = helloEnvironment({ digest, services: ['hello', 'bye'] });
+      const applied = await room.deploy.applyEnvironment(yaml, 'bob');
+      await settle(); // records both services with their routers
+      assert.equal(await rows('deploy_services'), 2);
+      // What deleteEnvironment's transaction commits, before any reconcile pass has removed a service.
+      await room.kit.database.db
+        .insertInto('deploy_environment_deletions')
+        .values({
+          name: 'staging',
+          version: applied.version,
+          digest: applied.digest,
+          deleted_by: 'bob',
+          deleted_at: new Date().toISOString(),
+          log_id: 0,
+        })
+        .execute();
+      await assert.rejects(
+        room.deploy.applyEnvironment(yaml, 'carol'),
+        rejectsWith('ENV_DELETING', /Cannot apply staging: its deletion is still removing bye, hello/),
+      );
+      await settle(); // the removal the deletion started
+      assert.equal(await rows('deploy_services'), 0);
+      const again = await room.deploy.applyEnvironment(yaml, 'carol');
+      assert.equal(again.version, applied.version + 1);
+    });
   });
 }

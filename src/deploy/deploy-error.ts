@@ -15,6 +15,8 @@ export type DeployErrorCode =
   | 'ROLLOUT_CONFLICT'
   /** The environment has a rollout in progress, so it is not deleted unless forced. */
   | 'ROLLOUT_IN_PROGRESS'
+  /** The environment was deleted and its services are still being removed; applying it again must wait. */
+  | 'ENV_DELETING'
   /** No rollout of that id, or none in progress for that service. */
   | 'ROLLOUT_UNKNOWN'
   /** A rollback was asked for but the service has never run an earlier release. */

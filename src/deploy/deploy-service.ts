@@ -197,6 +197,14 @@ export function createDeployActions(deps: DeployDeps) {
         await log.lock(trx, `deploy:env:${spec.name}`);
         const current = await deployRecords.environment(trx, spec.name);
         if (current?.digest === digest) return false;
+        // A deleted name starts from scratch: not while the services of its deleted version are still there,
+        // or the new version would take over their releases, rollouts and instances.
+        const leftover = current === null ? await deployRecords.services(trx, spec.name) : [];
+        if (leftover.length > 0)
+          throw new DeployError(
+            'ENV_DELETING',
+            `Cannot apply ${spec.name}: its deletion is still removing ${leftover.map((s) => s.service).join(', ')}; apply it again once they are gone (fixity env show ${spec.name} says when)`,
+          );
         // Numbering goes on after a deletion: the ledger names each version once.
         const version = (await deployRecords.latestVersion(trx, spec.name)) + 1;
         const logId = await leaf(trx, 'environment.applied', actor, [digest], {

@@ -20,7 +20,10 @@ function rethrow(err: unknown): never {
         ? 'NOT_FOUND'
         : err.code === 'VETOED' || err.code === 'NOT_PROMOTED'
           ? 'REFUSED'
-          : err.code === 'ROLLOUT_CONFLICT' || err.code === 'ROLLOUT_IN_PROGRESS' || err.code === 'LEASE_LOST'
+          : err.code === 'ROLLOUT_CONFLICT' ||
+              err.code === 'ROLLOUT_IN_PROGRESS' ||
+              err.code === 'LEASE_LOST' ||
+              err.code === 'ENV_DELETING'
             ? 'CONFLICT'
             : 'INVALID_REQUEST';
     throw new APIError(code, err.message);
