@@ -58,7 +58,6 @@ export async function confirmByName(c: Confirmation): Promise<void> {
  */
 export function askSecret(question: string): Promise<string> {
   const input = process.stdin;
-  process.stderr.write(question);
   return new Promise((resolve, reject) => {
     let typed = '';
     const done = (err: Error | null) => {
@@ -77,7 +76,9 @@ export function askSecret(question: string): Promise<string> {
         else typed += ch;
       }
     };
+    // Echo goes off before the question shows, so nothing typed after seeing it is echoed.
     input.setRawMode(true);
+    process.stderr.write(question);
     input.resume();
     input.on('data', onData);
   });
