@@ -5,6 +5,7 @@ import { VERSION } from '../defaults.ts';
 import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
 import { addCacheCommands } from './commands/cache.ts';
+import { addCompletionCommand } from './commands/completion.ts';
 import { addDeployCommands } from './commands/deploy.ts';
 import { addDoctorCommand } from './commands/doctor.ts';
 import { runDown } from './commands/down.ts';
@@ -80,6 +81,7 @@ addTokenCommands(program, globals);
 addUserCommands(program, globals);
 addGcCommand(program, globals);
 addDoctorCommand(program, globals);
+addCompletionCommand(program);
 
 program
   .command('version')
