@@ -238,6 +238,13 @@ function releaseMethods(send: Send, call: Call) {
         return (await res.json()) as PromotionOutcomeView;
       return call<PromotionOutcomeView>('POST', '/promotions', input);
     },
+    /** What promote would do, changing nothing (a dry run). */
+    planPromotion: (input: { repository: string; digest: string; stage: string }) =>
+      call<Record<string, unknown> & { result: 'would-promote' | 'would-refuse' | 'already-in' }>(
+        'POST',
+        '/promotions',
+        { ...input, dryRun: true },
+      ),
     releaseStatus: (repository: string, digest: string) =>
       call<Record<string, unknown>>('GET', `/status/${enc(digest)}?repository=${enc(repository)}`),
     approve: (input: { repository: string; digest: string; stage: string; comment?: string }) =>
@@ -268,6 +275,14 @@ function deployMethods(call: Call) {
           `/environments/${enc(env)}/deployments`,
           service === undefined ? {} : { service },
         )
+      ).items,
+    /** What deploy would do for each service, changing nothing (a dry run). */
+    planDeploy: async (env: string, service?: string) =>
+      (
+        await call<{ items: Array<Record<string, unknown>> }>('POST', `/environments/${enc(env)}/deployments`, {
+          ...(service === undefined ? {} : { service }),
+          dryRun: true,
+        })
       ).items,
     rolloutStatus: (env: string, service?: string) =>
       call<Record<string, unknown>>(

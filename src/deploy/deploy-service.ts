@@ -12,7 +12,9 @@ import {
 import type { ReleaseService } from '../release/index.ts';
 import type { RuntimeDriver } from '../runtime/index.ts';
 import type { Executor, StoreDatabase } from '../store/index.ts';
+import * as checks from './deploy-checks.ts';
 import { DeployError } from './deploy-error.ts';
+import { planDeploy } from './deploy-plan.ts';
 import { deployRecords, type EnvironmentVersion } from './deploy-records.ts';
 import { type EnvironmentSpec, parseEnvironment, type ServiceSpec } from './environment-spec.ts';
 import { configDigest, releaseConfig, releaseDigest } from './release-digest.ts';
@@ -60,54 +62,10 @@ export function createDeployActions(deps: DeployDeps) {
   const leaf = (trx: Executor, event: string, actor: string, digests: readonly string[], detail: object) =>
     log.enqueue(trx, { event, actor, time: clock.now().toISOString(), digests: [...digests], ...detail }, digests);
 
-  async function environmentOf(name: string, what: string): Promise<EnvironmentVersion> {
-    const env = await deployRecords.environment(db, name);
-    if (env === null)
-      throw new DeployError('ENV_UNKNOWN', `Cannot ${what}: no environment "${name}" (fixity env apply FILE)`);
-    return env;
-  }
-
-  function serviceOf(env: EnvironmentVersion, name: string, what: string): ServiceSpec {
-    const svc = env.spec.services.find((s) => s.name === name);
-    if (svc === undefined) {
-      const known = env.spec.services.map((s) => s.name).join(', ');
-      throw new DeployError(
-        'SERVICE_UNKNOWN',
-        `Cannot ${what}: environment "${env.name}" has no service "${name}" (it has ${known})`,
-      );
-    }
-    return svc;
-  }
-
-  /** The image a service should run: its pinned digest, or the stage's newest promotion of its repository. */
-  async function resolveImage(svc: ServiceSpec): Promise<Digest> {
-    const image = svc.image;
-    if (image.kind === 'digest') return image.digest;
-    const stage = image.stage;
-    const promoted = (await release.promotions({ stage })).filter((p) => p.repository === image.repository);
-    const last = promoted.at(-1);
-    if (last === undefined)
-      throw new DeployError(
-        'NOT_PROMOTED',
-        `Cannot resolve ${image.repository}@stage ${stage}: nothing of ${image.repository} was promoted to ${stage}`,
-      );
-    return last.digest;
-  }
-
-  /**
-   * Refuses what may not run in `env`: a vetoed digest, or one never promoted to the environment's stage.
-   * Asked at deploy and again before every instance is created.
-   */
-  async function assertDeployable(env: EnvironmentSpec, image: Digest): Promise<void> {
-    if (await release.isVetoed(image))
-      throw new DeployError('VETOED', `Cannot deploy ${image}: it is vetoed (fixity veto ${image} --lift to clear)`);
-    const promoted = await release.promotions({ digest: image, stage: env.stage });
-    if (promoted.length === 0)
-      throw new DeployError(
-        'NOT_PROMOTED',
-        `Cannot deploy ${image} to ${env.name}: it was never promoted to stage "${env.stage}" (fixity promote REF --to ${env.stage})`,
-      );
-  }
+  const environmentOf = (name: string, what: string) => checks.environmentOf(db, name, what);
+  const serviceOf = checks.serviceOf;
+  const resolveImage = (svc: ServiceSpec) => checks.resolveImage(release, svc);
+  const assertDeployable = (env: EnvironmentSpec, image: Digest) => checks.assertDeployable(release, env, image);
 
   /** Stores a new active rollout of `target` (and its first step and ledger leaf) inside `trx`. */
   async function beginRollout(
@@ -183,6 +141,8 @@ export function createDeployActions(deps: DeployDeps) {
     serviceOf,
     assertDeployable,
     beginRollout,
+    /** What deploy would do, changing nothing (deploy-plan.ts). */
+    planDeploy: (req: { environment: string; service?: string }) => planDeploy({ database, release }, req),
 
     /** Validates and stores an environment spec as its next version; an unchanged spec makes none. */
     async applyEnvironment(yaml: string, actor: string): Promise<EnvironmentVersion & { changed: boolean }> {

@@ -100,6 +100,9 @@ export function createDeployService(deps: DeployServiceDeps) {
     deleteEnvironment: (req: { environment: string; actor: string; force?: boolean; signal?: AbortSignal }) =>
       deleteEnvironment(req, { database, release, driver, clock, reconciler }),
 
+    /** What deploy would do for each service, changing nothing: a dry run. */
+    planDeploy: actions.planDeploy,
+
     async deploy(req: { environment: string; service?: string; actor: string }) {
       const outcomes = await actions.deploy(req);
       reconciler.wake();

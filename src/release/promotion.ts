@@ -41,6 +41,15 @@ export type PromoteResult =
   /** Another change won: the digest is in the stage already, or the stage or veto changed during evaluation. */
   | { readonly kind: 'conflict'; readonly message: string };
 
+/** A dry run of a promotion (`plan`): what would happen, under which pipeline version. */
+export type PromotionPlan =
+  | {
+      readonly kind: 'would-promote' | 'would-refuse';
+      readonly decision: PromotionDecision;
+      readonly pipelineVersion: number;
+    }
+  | { readonly kind: 'already-in'; readonly message: string; readonly pipelineVersion: number };
+
 export interface PromotionDeps {
   database: StoreDatabase;
   pipelines: PipelineStore;
@@ -154,7 +163,21 @@ export function createPromotion(deps: PromotionDeps) {
     };
   }
 
-  return { pin, decide, promote, policyOf };
+  /**
+   * What `promote` would do now, without doing it: the same pipeline, evidence and decision, but nothing is
+   * signed, claimed or logged. A later promote may still differ (a veto, an approval or the clock moving).
+   */
+  async function plan(req: PromoteRequest): Promise<PromotionPlan> {
+    const { pipeline, stage } = await pin(req.stage);
+    const evidence = await deps.gather(req.repository, req.digest);
+    const pipelineVersion = pipeline.version;
+    const already = evidence.promotions.find((p) => p.stage === stage.name);
+    if (already !== undefined) return { kind: 'already-in', message: alreadyIn(already), pipelineVersion };
+    const decision = await decide(pipeline, stage, evidence, req);
+    return { kind: decision.allowed ? 'would-promote' : 'would-refuse', decision, pipelineVersion };
+  }
+
+  return { pin, decide, promote, plan, policyOf };
 }
 
 export type Promotion = ReturnType<typeof createPromotion>;

@@ -84,6 +84,8 @@ export function createReleaseService(deps: ReleaseDeps) {
     gatherEvidence,
     /** Evaluates and, when every step passes, records the promotion and issues its VSA. */
     promote: promotion.promote,
+    /** The same evaluation as promote, changing nothing: a dry run. */
+    planPromotion: promotion.plan,
     status,
     approve: actions.approve,
     veto: actions.veto,

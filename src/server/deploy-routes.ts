@@ -86,9 +86,11 @@ export async function deployRoutes(app: FastifyInstance, deps: DeployRouteDeps):
   });
 
   app.post<{ Params: { env: string } }>('/environments/:env/deployments', async (req, reply) => {
-    const service = (req.body as { service?: unknown } | null)?.service;
+    const { service, dryRun } = (req.body ?? {}) as { service?: unknown; dryRun?: unknown };
     if (service !== undefined && typeof service !== 'string')
       throw new APIError('INVALID_REQUEST', 'Cannot deploy: "service" must be a service name');
+    if (dryRun !== undefined && typeof dryRun !== 'boolean')
+      throw new APIError('INVALID_REQUEST', 'Cannot deploy: "dryRun" must be true or false');
     const env = await envOf(req.params.env);
     const names = service === undefined ? env.spec.services.map((s) => s.name) : [service];
     let actor = '';
@@ -99,6 +101,13 @@ export async function deployRoutes(app: FastifyInstance, deps: DeployRouteDeps):
         ...(repository === undefined ? {} : { repository }),
       });
       actor = identity.actor;
+    }
+    // A dry run is authorized as the deploy itself would be, as Kubernetes does.
+    if (dryRun === true) {
+      const items = await deploy
+        .planDeploy({ environment: env.name, ...(service === undefined ? {} : { service }) })
+        .catch(rethrow);
+      return { apiVersion: 'fixity.dev/v1', kind: 'DeployPlan', items };
     }
     const items = await deploy
       .deploy({ environment: env.name, ...(service === undefined ? {} : { service }), actor })

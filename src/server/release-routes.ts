@@ -72,8 +72,19 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
   });
 
   app.post('/promotions', async (req, reply) => {
-    const body = parse(Target.extend({ stage: z.string().min(1) }), req.body, 'promote');
+    const { dryRun, ...body } = parse(
+      Target.extend({ stage: z.string().min(1), dryRun: z.boolean().default(false) }),
+      req.body,
+      'promote',
+    );
+    // A dry run is authorized as the promotion itself would be, as Kubernetes does: it shows the same gates.
     const identity = await gate.authorize(req, 'promote', { repository: body.repository, stage: body.stage });
+    if (dryRun) {
+      const { kind: result, ...rest } = await release
+        .planPromotion({ ...body, digest: body.digest as Digest, actor: identity.actor, trigger: 'manual' })
+        .catch(rethrow);
+      return { apiVersion: 'fixity.dev/v1', kind: 'PromotionPlan', result, ...rest };
+    }
     const outcome = await release
       .promote({ ...body, digest: body.digest as Digest, actor: identity.actor, trigger: 'manual' })
       .catch(rethrow);

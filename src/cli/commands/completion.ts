@@ -114,7 +114,7 @@ export function addCompletionCommand(program: Command): void {
         '',
         'Examples:',
         '  source <(fixity completion bash)                        # this shell; add it to ~/.bashrc to keep it',
-        '  fixity completion zsh > "${fpath[1]}/_fixity"',
+        '  fixity completion zsh > ~/.zfunc/_fixity                # a directory on your fpath',
         '  fixity completion fish > ~/.config/fish/completions/fixity.fish',
       ].join('\n'),
     )

@@ -103,6 +103,37 @@ export function renderDeletion(d: EnvironmentDeletionView): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface DeployPlanView {
+  service: string;
+  result: 'start' | 'unchanged' | 'in-progress' | 'conflict' | 'refused';
+  current: string | null;
+  release: string | null;
+  image: string | null;
+  message: string;
+}
+
+const PLAN_MARK = { start: '+', unchanged: '=', 'in-progress': '~', conflict: '!', refused: '✘' } as const;
+
+/** A deploy's dry run, terraform-style: a symbol and a line per service, then the counts. */
+function renderPlan(env: string, plan: readonly DeployPlanView[]): string {
+  const count = (r: DeployPlanView['result']) => plan.filter((p) => p.result === r).length;
+  const lines = plan.map((p) => {
+    const what =
+      p.result === 'start'
+        ? `${p.message}: ${p.current === null ? 'nothing yet' : short(p.current)} → ${short(String(p.release))} (image ${short(String(p.image))})`
+        : p.result === 'unchanged'
+          ? `unchanged, already serving ${short(String(p.release))}`
+          : `${p.result}: ${p.message}`;
+    return `  ${PLAN_MARK[p.result]} ${p.service}: ${what}`;
+  });
+  const summary = [
+    `${count('start')} to roll out`,
+    `${count('unchanged')} unchanged`,
+    ...(['in-progress', 'conflict', 'refused'] as const).filter((r) => count(r) > 0).map((r) => `${count(r)} ${r}`),
+  ];
+  return [`${env} (dry run)`, ...lines, `Plan: ${summary.join(', ')}. Nothing was changed.`].join('\n');
+}
+
 export function addDeployCommands(program: Command, globals: () => GlobalOptions): void {
   const env = program.command('env').description('environments: services, replicas, health checks and strategies');
   env
@@ -189,14 +220,20 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .argument('<env>', 'the environment')
     .option('--service <name>', 'only this service')
     .option('--wait', 'follow the rollout until it completes or rolls back (exit 6 when it does not complete)')
+    .option('-n, --dry-run', 'show what each service would roll out (or why not), change nothing; exit 0')
     .option('--timeout <seconds>', 'give up waiting after this long', '600')
     .addHelpText(
       'after',
-      '\nExamples:\n  fixity deploy staging\n  fixity deploy staging --service hello --wait\n\nExit 3 when the digest is vetoed or was never promoted to the stage, 6 when a rollout is already running.',
+      '\nExamples:\n  fixity deploy staging\n  fixity deploy staging --dry-run\n  fixity deploy staging --service hello --wait\n\nExit 3 when the digest is vetoed or was never promoted to the stage, 6 when a rollout is already running.',
     )
-    .action(async (name: string, opts: { service?: string; wait?: boolean; timeout: string }) => {
+    .action(async (name: string, opts: { service?: string; wait?: boolean; timeout: string; dryRun?: boolean }) => {
       const g = globals();
       const { client } = resolveClient(g);
+      if (opts.dryRun === true) {
+        const plan = (await client.planDeploy(name, opts.service)) as unknown as DeployPlanView[];
+        emit(g, 'DeployPlan', { items: plan }, () => renderPlan(name, plan));
+        return;
+      }
       const items = await client.deploy(name, opts.service);
       if (!opts.wait) {
         emit(g, 'DeployOutcomeList', { items }, () =>

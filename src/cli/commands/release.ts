@@ -77,13 +77,33 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
     .argument('<ref>', 'image reference in the Fixity registry; a tag is resolved to its digest once')
     .requiredOption('--to <stage>', 'the stage to promote into')
     .option('--yes', 'do not ask to type the name of a protected stage')
+    .option('-n, --dry-run', 'show what the promotion would do (every gate), change nothing; exit 0')
     .addHelpText(
       'after',
-      '\nExample:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n\nA stage marked `protected: true` asks to type its name first (--yes skips; exit 2 where nobody can be asked).\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
+      '\nExamples:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n  fixity promote localhost:7070/hello:1.0.0 --to production --dry-run\n\nA stage marked `protected: true` asks to type its name first (--yes skips; exit 2 where nobody can be asked).\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
     )
-    .action(async (text: string, opts: { to: string; yes?: boolean }) => {
+    .action(async (text: string, opts: { to: string; yes?: boolean; dryRun?: boolean }) => {
       const g = globals();
       const t = await target(g, text);
+      if (opts.dryRun === true) {
+        const plan = await t.client.planPromotion({ repository: t.repository, digest: t.digest, stage: opts.to });
+        const decision = plan.decision as DecisionView | undefined;
+        emit(g, 'PromotionPlan', plan, () => {
+          const failing = decision?.steps.filter((s) => !s.passed).length ?? 0;
+          const verdict =
+            plan.result === 'already-in'
+              ? `already there: ${String(plan.message)}`
+              : plan.result === 'would-promote'
+                ? 'would promote'
+                : `would be refused (${failing} step(s) fail)`;
+          return [
+            `${t.name}@${t.digest} → ${opts.to} (pipeline version ${String(plan.pipelineVersion)})`,
+            ...(decision === undefined ? [] : renderDecision(decision)),
+            `Plan: ${verdict}. Nothing was changed.`,
+          ].join('\n');
+        });
+        return;
+      }
       if (await isProtectedStage(t.client, opts.to)) {
         await confirmByName({
           yes: opts.yes,
