@@ -43,7 +43,19 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(report.kind, 'Doctor');
       assert.equal(report.ok, true);
       const checks = byName(report);
-      assert.deepEqual(Object.keys(checks), ['node', 'git', 'sandbox', 'server', 'token', 'data', 'build cache']);
+      assert.deepEqual(Object.keys(checks), [
+        'node',
+        'git',
+        'sandbox',
+        'server',
+        'clock',
+        'token',
+        'versions',
+        'data',
+        'build cache',
+      ]);
+      assert.equal(checks.clock?.status, 'ok', 'the server runs on this machine: one clock');
+      assert.match(checks.versions?.detail ?? '', new RegExp(`on ${database.name}$`));
       assert.equal(checks.node?.status, 'ok');
       assert.equal(checks.server?.status, 'ok');
       assert.match(checks.token?.detail ?? '', /accepted: admin \(admin\)/);

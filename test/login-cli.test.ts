@@ -47,13 +47,13 @@ for (const makeDatabase of await testDatabases()) {
     });
 
     test('a token the server refuses exits 4 and saves nothing', async () => {
-      const refused = await bare(['login', server.url, '--token-stdin'], 'not-a-token\n');
+      const refused = await bare(['login', server.url, '--with-token'], 'not-a-token\n');
       assert.equal(refused.code, 4, refused.stderr);
       assert.doesNotMatch(refused.stderr + refused.stdout, /not-a-token/);
       await assert.rejects(stat(join(dir, 'config', 'hosts.json')), { code: 'ENOENT' });
       const none = await bare(['login', server.url]);
       assert.equal(none.code, 2, 'no token and nobody to ask');
-      assert.match(none.stderr, /--token-stdin/);
+      assert.match(none.stderr, /--with-token/);
     });
 
     test('a good token is saved for the server, 0600, never printed, and later commands send it', async () => {

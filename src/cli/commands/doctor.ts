@@ -9,7 +9,7 @@ import { access, constants, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { scanCache, sum, tallyCache } from '../../build/cache-usage.ts';
-import { DEFAULT_DATA_DIR } from '../../defaults.ts';
+import { DEFAULT_DATA_DIR, VERSION } from '../../defaults.ts';
 import { detectSandbox } from '../../runtime/sandbox.ts';
 import { resolveClient } from '../context.ts';
 import { hostsFile } from '../credentials.ts';
@@ -24,6 +24,7 @@ export interface DoctorCheck {
 }
 
 const LOW_DISK = 1 << 30;
+const CLOCK_SKEW_S = 5;
 const MARK = { ok: '✔', warn: '⚠', fail: '✖' } as const;
 
 const check = (name: string, status: DoctorCheck['status'], detail: string, fix?: string): DoctorCheck =>
@@ -67,10 +68,42 @@ async function sandboxCheck(): Promise<DoctorCheck> {
       );
 }
 
+/** The server's clock against this one, from the Date header of a response received at `at` (1 s steps). */
+function clockCheck(date: string | null, sentAt: number, receivedAt: number): DoctorCheck {
+  const serverMs = date === null ? Number.NaN : Date.parse(date);
+  if (Number.isNaN(serverMs)) return check('clock', 'warn', 'the server sent no Date header to compare with');
+  // The header is truncated to the second: the server's time was somewhere in [serverMs, serverMs + 1000).
+  const skew = Math.round((serverMs + 500 - (sentAt + receivedAt) / 2) / 1000);
+  return Math.abs(skew) <= CLOCK_SKEW_S
+    ? check('clock', 'ok', `within ${CLOCK_SKEW_S} s of the server's`)
+    : check(
+        'clock',
+        'warn',
+        `${Math.abs(skew)} s ${skew > 0 ? 'behind' : 'ahead of'} the server's: times shown here, windows and expiry read differently`,
+        'sync both clocks (timedatectl set-ntp true)',
+      );
+}
+
+/** Same major and minor: what this CLI speaks is what the server answers. */
+function versionCheck(serverVersion: string, database: string): DoctorCheck {
+  const [a, b] = [VERSION, serverVersion].map((v) => v.split('.').slice(0, 2).join('.'));
+  return a === b
+    ? check('versions', 'ok', `fixity ${VERSION}, server ${serverVersion} on ${database}`)
+    : check(
+        'versions',
+        'warn',
+        `fixity ${VERSION}, server ${serverVersion}: commands may ask for what the server does not know`,
+        'use the same release on both sides',
+      );
+}
+
 async function serverChecks(g: GlobalOptions): Promise<DoctorCheck[]> {
   const { client, server, token } = resolveClient(g);
+  let clock: DoctorCheck;
   try {
+    const sentAt = Date.now();
     const res = await fetch(new URL('/healthz', server), { signal: AbortSignal.timeout(5_000) });
+    clock = clockCheck(res.headers.get('date'), sentAt, Date.now());
     if (!res.ok) return [check('server', 'fail', `${server} answers /healthz with HTTP ${res.status}`, 'see its log')];
   } catch {
     return [
@@ -84,17 +117,21 @@ async function serverChecks(g: GlobalOptions): Promise<DoctorCheck[]> {
   }
   const reachable = check('server', 'ok', `${server} is up`);
   if (token === null)
-    return [reachable, check('token', 'warn', 'no token: only anonymous access', `fixity login ${server}`)];
+    return [reachable, clock, check('token', 'warn', 'no token: only anonymous access', `fixity login ${server}`)];
   try {
     const me = await client.whoami();
     const who = `${me.principal.name}${me.admin ? ' (admin)' : ''}`;
+    const status = await client.status();
     return [
       reachable,
+      clock,
       check('token', 'ok', `accepted: ${who}, roles ${me.roles.map((r) => r.role).join(', ') || '-'}`),
+      versionCheck(status.version, status.database),
     ];
   } catch (err) {
     return [
       reachable,
+      clock,
       check('token', 'fail', `refused: ${(err as Error).message}`, `fixity login ${server} (with a token that works)`),
     ];
   }

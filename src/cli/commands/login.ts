@@ -17,32 +17,33 @@ export function addLoginCommands(program: Command, globals: () => GlobalOptions)
     .command('login')
     .description('check a token against a server and save it: later commands to that server send it')
     .argument('[server]', 'server URL (default: the server commands use now)')
-    .option('--token-stdin', 'read the token from stdin instead of asking for it')
+    .option('--with-token', 'read the token from stdin instead of asking for it (as gh auth login does)')
+    .option('--token-stdin', 'the same as --with-token (as docker login --password-stdin)')
     .addHelpText(
       'after',
       [
         '',
-        'The token comes from --token, from stdin with --token-stdin, or is asked for on a terminal (not',
+        'The token comes from --token, from stdin with --with-token, or is asked for on a terminal (not',
         'echoed). It is checked first (exit 4 when the server refuses it), then saved for that server in',
         '$XDG_CONFIG_HOME/fixity/hosts.json (mode 0600), and the server becomes the default.',
         '',
         'Examples:',
         '  fixity login https://fixity.example.com',
-        '  fixity login https://fixity.example.com --token-stdin < ci.token',
+        '  echo "$FIXITY_CI_TOKEN" | fixity login https://fixity.example.com --with-token',
       ].join('\n'),
     )
-    .action(async (serverArg: string | undefined, opts: { tokenStdin?: boolean }) => {
+    .action(async (serverArg: string | undefined, opts: { withToken?: boolean; tokenStdin?: boolean }) => {
       const g = globals();
       const server = normalizeServer(serverArg ?? resolveClient(g).server);
       const token =
-        opts.tokenStdin === true
+        opts.withToken === true || opts.tokenStdin === true
           ? await readStdin()
           : (g.token ?? (canPrompt() ? await askSecret(`Token for ${server}: `) : null));
       if (token === null || token === '') {
         throw new CLIError(
           'USAGE',
           `Cannot log in to ${server} without a token: none was given and this run cannot ask`,
-          `pipe it in: fixity login ${server} --token-stdin < FILE`,
+          `pipe it in: echo "$TOKEN" | fixity login ${server} --with-token`,
         );
       }
       const me = await createAPIClient({ server, token }).whoami();
