@@ -130,6 +130,11 @@ for (const makeDatabase of await testDatabases()) {
       );
       assert.equal(refused.items[0]?.result, 'refused');
       assert.match(String(refused.items[0]?.message), /never promoted to stage "prod"/);
+
+      // The real deploy: its instances never get ready (the image holds no program), so --wait times out.
+      const waited = await cli(['deploy', 'staging', '--wait', '--timeout', '1']);
+      assert.equal(waited.code, 5, waited.stderr);
+      assert.match(waited.stderr, /Rollout still in progress after 1 s/);
     });
   });
 }

@@ -20,7 +20,9 @@ import { addSignCommands } from './commands/sign.ts';
 import { addTokenCommands } from './commands/token.ts';
 import { addUserCommands } from './commands/user.ts';
 import { addVerifyCommand } from './commands/verify.ts';
-import { EXIT, emit, type GlobalOptions, reportError } from './output.ts';
+import { resolveClient } from './context.ts';
+import { HELP_TOPICS } from './help-topics.ts';
+import { CLIError, EXIT, emit, type GlobalOptions, OUTPUT_FORMATS, type OutputFormat, reportError } from './output.ts';
 
 // `fixity … | head` closes stdout early: stop quietly, as other command-line tools do, not with a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -30,7 +32,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 const program = new Command('fixity')
   .description('Build once, deploy many, never mutate.')
-  .option('--json', 'print one JSON document on stdout')
+  .option('--json', 'print one JSON document on stdout (the same as -o json)')
+  .option('-o, --output <format>', 'text, json, yaml, name or jsonl (fixity help output)')
   .option('--server <url>', "Fixity server URL (env FIXITY_SERVER; default: the data dir's, else the last login)")
   .option(
     '--token <token>',
@@ -42,7 +45,25 @@ const program = new Command('fixity')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-const globals = () => program.opts<GlobalOptions>();
+/** The global options, with `-o` checked and `--json` folded into it (`json` is set for every machine format). */
+const globals = (): GlobalOptions => {
+  const o = program.opts<Omit<GlobalOptions, 'output'> & { output?: string }>();
+  const output = o.json ? 'json' : (o.output ?? 'text');
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(output))
+    throw new CLIError(
+      'USAGE',
+      `Cannot print as "${output}": the formats are ${OUTPUT_FORMATS.join(', ')}`,
+      'fixity help output',
+    );
+  return { ...o, output: output as OutputFormat, json: output !== 'text' };
+};
+
+/** Whether this run asked for a machine format, read off argv (also when parsing itself failed). */
+const machineOutput = (argv: readonly string[]): boolean =>
+  argv.some(
+    (a, i) =>
+      a === '--json' || ((a === '-o' || a === '--output') && argv[i + 1] !== 'text') || /^--output=(?!text$)/.test(a),
+  );
 
 addServerFlags(
   program
@@ -85,15 +106,48 @@ addCompletionCommand(program);
 
 program
   .command('version')
-  .description('print the version')
-  .action(() =>
+  .description("print this CLI's version, and the server's when one answers within half a second")
+  .action(async () => {
+    const g = globals();
+    const { client, server } = resolveClient(g);
+    const answered = await Promise.race([
+      client.status().catch(() => null),
+      new Promise<null>((done) => setTimeout(() => done(null), 500).unref()),
+    ]);
+    const remote = answered === null ? null : { url: server, version: answered.version };
     emit(
-      globals(),
+      g,
       'Version',
-      { version: VERSION, node: process.versions.node },
-      () => `fixity ${VERSION} (node ${process.versions.node})`,
-    ),
-  );
+      { version: VERSION, node: process.versions.node, server: remote },
+      () =>
+        `fixity ${VERSION} (node ${process.versions.node})${remote === null ? '' : `\nserver ${remote.version} at ${remote.url}`}`,
+    );
+  });
+
+program.helpCommand(false);
+program
+  .command('help')
+  .description(`help for a command, or a topic: ${Object.keys(HELP_TOPICS).join(', ')}`)
+  .argument('[topic...]', 'a command (env delete) or a topic (output)')
+  .action((topic: string[]) => {
+    const text = topic.length === 1 ? HELP_TOPICS[topic[0]!] : undefined;
+    if (text !== undefined) {
+      process.stdout.write(`${text}\n`);
+      return;
+    }
+    let command: Command = program;
+    for (const name of topic) {
+      const next = command.commands.find((c) => c.name() === name || c.aliases().includes(name));
+      if (next === undefined)
+        throw new CLIError(
+          'USAGE',
+          `No help for "${topic.join(' ')}": it is neither a command nor a topic`,
+          `the topics are ${Object.keys(HELP_TOPICS).join(', ')}; fixity --help lists the commands`,
+        );
+      command = next;
+    }
+    command.outputHelp();
+  });
 
 try {
   await program.parseAsync(process.argv);
@@ -101,6 +155,6 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
-    process.exitCode = reportError(err, process.argv.includes('--json'));
+    process.exitCode = reportError(err, machineOutput(process.argv));
   }
 }

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { styleText } from 'node:util';
 import { BaseError } from '../core/index.ts';
 
@@ -13,24 +14,79 @@ export const EXIT = {
   verification: 7,
 } as const;
 
+/** What `-o` prints: text for people, or one of the machine formats (see `fixity help output`). */
+export const OUTPUT_FORMATS = ['text', 'json', 'yaml', 'name', 'jsonl'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
 export interface GlobalOptions {
+  /** Any machine format (-o json, yaml, name or jsonl, or --json): no progress, no human-only lines. */
   json?: boolean;
+  output?: OutputFormat;
   server?: string;
   token?: string;
   data?: string;
 }
 
-/** Prints a result: one JSON document with --json, else the human rendering. */
+/**
+ * Prints a result as `-o` asks: the human rendering, or the versioned envelope `{apiVersion, kind, …}` as one
+ * JSON document, as YAML, one JSON line per item (jsonl), or one name per line (name). See OUTPUT_HELP.
+ */
 export function emit(options: GlobalOptions, kind: string, value: object, human: () => string): void {
-  if (options.json)
-    process.stdout.write(`${JSON.stringify({ apiVersion: 'fixity.dev/v1', kind, ...value }, null, 2)}\n`);
-  else process.stdout.write(`${human()}\n`);
+  const format = options.output ?? (options.json ? 'json' : 'text');
+  const envelope = { apiVersion: 'fixity.dev/v1', kind, ...value };
+  const items = (value as { items?: unknown }).items;
+  const each = Array.isArray(items) ? (items as object[]) : [value];
+  const out =
+    format === 'text'
+      ? human()
+      : format === 'json'
+        ? JSON.stringify(envelope, null, 2)
+        : format === 'yaml'
+          ? (loadYAML().stringify(envelope) as string).trimEnd()
+          : format === 'jsonl'
+            ? each.map((item) => JSON.stringify(item)).join('\n')
+            : each.map((item) => nameOf(item, kind)).join('\n');
+  if (out !== '' || format === 'text') process.stdout.write(`${out}\n`);
 }
 
+/** An object's name for `-o name`: its digest, else its name, id, service or environment, else its kind. */
+function nameOf(item: object, kind: string): string {
+  const o = item as Record<string, unknown>;
+  for (const key of ['digest', 'name', 'id', 'service', 'environment']) {
+    const v = o[key];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return kind;
+}
+
+// YAML only when asked for: loading it costs every command's start-up ~10 ms (CLI style rule 20).
+const loadYAML = () => createRequire(import.meta.url)('yaml') as { stringify(v: unknown): string };
+
+export const OUTPUT_HELP = `Output formats (-o, --output FORMAT; --json is -o json):
+
+  text   for people: tables, short digests, relative times; may change between releases
+  json   one document, the versioned envelope {"apiVersion":"fixity.dev/v1","kind":"…",…}: the contract
+  yaml   the same envelope as YAML
+  jsonl  one JSON object per line: each item of a list, or the one object
+  name   one name per line: each object's digest, else its name, id, service or environment
+
+stdout carries only the result; progress, hints and warnings go to stderr, and with any format but text
+there is no progress at all. Errors are one JSON line on stderr ({"error":{"code","message","fix"}}) with
+every format but text.
+
+  fixity env list -o name
+  fixity promote localhost:7070/hello:1.0.0 --to staging --dry-run -o yaml
+  fixity token list -o jsonl | jq -r .name`;
+
 /** A failure the user can act on: what happened, why, and the fix last. */
-export class CLIError extends BaseError<'FAILED' | 'USAGE' | 'AUTH'> {
+export class CLIError extends BaseError<'FAILED' | 'USAGE' | 'AUTH' | 'TIMEOUT'> {
   readonly fix: string | undefined;
-  constructor(code: 'FAILED' | 'USAGE' | 'AUTH', message: string, fix?: string, options: { cause?: unknown } = {}) {
+  constructor(
+    code: 'FAILED' | 'USAGE' | 'AUTH' | 'TIMEOUT',
+    message: string,
+    fix?: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(code, message, options);
     this.fix = fix;
   }
@@ -49,7 +105,9 @@ export function reportError(err: unknown, json: boolean): number {
           ? EXIT.denied
           : code === 'CONFLICT'
             ? EXIT.unsuccessful
-            : EXIT.failed;
+            : code === 'TIMEOUT'
+              ? EXIT.timeout
+              : EXIT.failed;
   const message = err instanceof Error ? err.message : String(err);
   const fix =
     err instanceof CLIError

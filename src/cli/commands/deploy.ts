@@ -277,7 +277,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
         }
         if (Date.now() > deadline)
           throw new CLIError(
-            'FAILED',
+            'TIMEOUT',
             `Rollout still in progress after ${opts.timeout} s`,
             `follow it with: fixity rollout status ${name}`,
           );

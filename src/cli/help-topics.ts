@@ -1,0 +1,36 @@
+/**
+ * `fixity help TOPIC`: the topics the CLI style guide names (rule 18), beside help for a command, as gh's
+ * help topics are. Each is plain text, the same for people and scripts.
+ */
+import { OUTPUT_HELP } from './output.ts';
+
+const EXIT_CODES = `Exit codes:
+
+  0    success, including an empty list, and every --dry-run
+  1    failed (generic): the message says what and how to go on
+  2    usage: an unknown flag or a bad argument, or a question nobody can answer (add --yes)
+  3    denied: a gate refused a promotion, or a digest is vetoed or not promoted where it is deployed
+  4    authentication required or refused (fixity login)
+  5    timed out while waiting (--wait --timeout)
+  6    finished unsuccessfully: a rollout aborted or rolled back, a promotion lost a race, a conflict
+  7    verification failed: a signature, provenance or ledger proof (never folded into 1)
+  130  interrupted (Ctrl-C)`;
+
+const ENVIRONMENT = `Environment variables:
+
+  FIXITY_SERVER       server URL (after --server; before the data dir's and the last login's)
+  FIXITY_TOKEN        access token (after --token; before the one fixity login saved)
+  FIXITY_DATA         data directory of fixity serve / up (default ./.fixity)
+  FIXITY_CONFIG_DIR   where saved logins and ledger pins live (default $XDG_CONFIG_HOME/fixity)
+  FIXITY_NO_PROMPT=1  never ask: what needs confirmation then needs --yes (so does CI=true)
+  FIXITY_FORCE_TTY=1  render for a terminal even when stdout is not one
+  FIXITY_CACHE_MAX    build cache size limit, e.g. 20GiB (default 10 GiB)
+  XDG_CACHE_HOME      the build cache is $XDG_CACHE_HOME/fixity (default ~/.cache/fixity)
+  NO_COLOR            no colour; FORCE_COLOR forces it
+  SOURCE_DATE_EPOCH   the time a build stamps on every file (default: the clean git HEAD's commit time)`;
+
+export const HELP_TOPICS: Readonly<Record<string, string>> = {
+  'exit-codes': EXIT_CODES,
+  output: OUTPUT_HELP,
+  environment: ENVIRONMENT,
+};
