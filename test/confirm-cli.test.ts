@@ -71,10 +71,22 @@ for (const makeDatabase of await testDatabases()) {
       assert.match(wrong.output, /Cancelled: "prd" is not "prod"; nothing was changed/);
       assert.equal(await inStage('prod'), false);
 
-      const right = await onTerminal(['promote', ref, '--to', 'prod'], 'prod');
+      // A protected stage also wants a reason (style rule 15): without --reason and nobody to ask, exit 2.
+      const reasonless = await cli(['promote', ref, '--to', 'prod', '--yes']);
+      assert.equal(reasonless.code, 2, reasonless.stderr);
+      assert.match(reasonless.stderr, /Cannot promote into protected stage prod without --reason/);
+      assert.equal(await inStage('prod'), false);
+
+      const right = await onTerminal(['promote', ref, '--to', 'prod', '-m', 'release 1.0 after QA'], 'prod');
       assert.equal(right.code, 0, right.output);
       assert.match(right.output, /✔ promoted .* to prod/);
       assert.equal(await inStage('prod'), true);
+      const status = json<{ promotions: Array<{ stage: string; reason: string | null }> }>(
+        await cli(['status', ref, '--json']),
+        'status',
+      );
+      assert.equal(status.promotions.find((p) => p.stage === 'prod')?.reason, 'release 1.0 after QA');
+      assert.equal(status.promotions.find((p) => p.stage === 'build')?.reason, null);
     });
 
     test('rolling back an environment of a protected stage asks; --yes goes on to the server', async () => {

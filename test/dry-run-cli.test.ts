@@ -77,7 +77,7 @@ for (const makeDatabase of await testDatabases()) {
     });
 
     test('a gate that would fail is shown failing, with exit 0; a stage already entered says so', async () => {
-      json(await cli(['promote', ref, '--to', 'staging', '--yes', '--json']), 'promote staging');
+      json(await cli(['promote', ref, '--to', 'staging', '--yes', '-m', 'QA passed', '--json']), 'promote staging');
       const refused = await cli(['promote', ref, '--to', 'prod', '--dry-run']);
       assert.equal(refused.code, 0, refused.stderr);
       assert.match(refused.stdout, /✘ gate signed/);

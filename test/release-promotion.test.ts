@@ -72,6 +72,7 @@ for (const makeEngine of await testDatabases()) {
           pipelineVersion: 1,
           pipelineDigest: pipeline.digest,
           policyDigest: r.decision.policyDigest,
+          reason: null,
           vsa: { referrer: r.vsa.referrer, logIndex: r.vsa.logIndex },
         },
       );
@@ -438,6 +439,40 @@ for (const makeEngine of await testDatabases()) {
       await assert.rejects(
         kit.release.approve({ repository: REPO, digest: d, stage: 'qa', actor: 'alice' }),
         hasCode('STAGE_UNKNOWN'),
+      );
+    });
+
+    test('a manual promotion into a protected stage needs a reason, kept with it and in its ledger leaf', async () => {
+      const vault = 'name: shop\nstages:\n  - name: build\n  - name: vault\n    from: [build]\n    protected: true\n';
+      await kit.release.applyPipeline(vault, { actor: 'alice', admin: false });
+      const d = await kit.pushImage(REPO);
+      promoted(await promote(d, 'build'));
+      const into = (reason?: string) =>
+        kit.release.promote({ repository: REPO, digest: d, stage: 'vault', actor: 'erin', trigger: 'manual', reason });
+      await assert.rejects(into(), hasCode('REASON_REQUIRED'));
+      await assert.rejects(into('   '), hasCode('REASON_REQUIRED'));
+      assert.equal((await kit.release.promotions({ digest: d, stage: 'vault' })).length, 0, 'nothing recorded');
+      const r = await into('  hotfix for CVE-2026-1234 ');
+      promoted(r);
+      assert.equal(r.promotion.reason, 'hotfix for CVE-2026-1234');
+      assert.equal(
+        (await kit.release.promotions({ digest: d, stage: 'vault' }))[0]?.reason,
+        'hotfix for CVE-2026-1234',
+      );
+      assert.equal((await kit.release.promotions({ digest: d, stage: 'build' }))[0]?.reason, null);
+      await kit.release.log.flush();
+      const leaves = [];
+      for (const index of await kit.ledger.findByDigest(d)) {
+        const entry = await kit.ledger.entry(index);
+        if (entry !== null) leaves.push(JSON.parse(entry.body.toString('utf8')) as Record<string, unknown>);
+      }
+      const promotions = leaves.filter((l) => l.event === 'promotion');
+      assert.deepEqual(
+        promotions.map((l) => [l.stage, l.reason]),
+        [
+          ['build', undefined],
+          ['vault', 'hotfix for CVE-2026-1234'],
+        ],
       );
     });
   });

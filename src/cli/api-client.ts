@@ -232,7 +232,12 @@ function releaseMethods(send: Send, call: Call) {
     pipeline: () => call<Record<string, unknown>>('GET', '/pipeline'),
     applyPipeline: (yaml: string) =>
       call<{ version: number; digest: string; created?: boolean }>('PUT', '/pipeline', { yaml }),
-    promote: async (input: { repository: string; digest: string; stage: string }): Promise<PromotionOutcomeView> => {
+    promote: async (input: {
+      repository: string;
+      digest: string;
+      stage: string;
+      reason?: string;
+    }): Promise<PromotionOutcomeView> => {
       const res = await send('POST', '/promotions', input);
       if (res.status === 201 || res.status === 409 || res.status === 422)
         return (await res.json()) as PromotionOutcomeView;

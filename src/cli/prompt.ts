@@ -25,6 +25,32 @@ export function canPrompt(env: NodeJS.ProcessEnv = process.env): boolean {
   return process.stdin.isTTY === true && process.stderr.isTTY === true && !ci && env.FIXITY_NO_PROMPT !== '1';
 }
 
+/**
+ * The text a flag did not give: the flag's value when set, else a line asked for on a terminal; a run that
+ * cannot ask refuses with exit 2 naming the flag. Empty answers are asked again.
+ */
+export async function valueOrAsk(
+  value: string | undefined,
+  ask: { question: string; flag: string; action: string },
+): Promise<string> {
+  if (value !== undefined && value.trim() !== '') return value.trim();
+  if (!canPrompt())
+    throw new CLIError(
+      'USAGE',
+      `Cannot ${ask.action} without ${ask.flag}: this run cannot ask for it`,
+      `add ${ask.flag} "…"`,
+    );
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    for (;;) {
+      const answer = (await rl.question(ask.question)).trim();
+      if (answer !== '') return answer;
+    }
+  } finally {
+    rl.close();
+  }
+}
+
 /** Returns once the user confirmed (or `--yes` was given); throws a CLIError otherwise, nothing changed. */
 export async function confirmByName(c: Confirmation): Promise<void> {
   if (c.yes === true) return;

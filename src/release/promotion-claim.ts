@@ -65,6 +65,7 @@ async function write(trx: Executor, log: ReleaseLog, { promotion: p, seq, leaf, 
       decision: JSON.stringify(decision.steps),
       envelope,
       log_id: logId,
+      reason: p.reason,
     })
     .execute();
   return logId;

@@ -18,6 +18,8 @@ export interface PromoteRequest {
   readonly stage: string;
   readonly actor: string;
   readonly trigger: 'manual' | 'auto';
+  /** Why (CLI `--reason`): required for a manual promotion into a protected stage, kept in the ledger. */
+  readonly reason?: string | undefined;
 }
 
 export type PromoteResult =
@@ -108,6 +110,12 @@ export function createPromotion(deps: PromotionDeps) {
 
   async function promote(req: PromoteRequest): Promise<PromoteResult> {
     const { pipeline, stage } = await pin(req.stage);
+    const reason = req.reason?.trim() || null;
+    if (stage.protected === true && req.trigger === 'manual' && reason === null)
+      throw new ReleaseError(
+        'REASON_REQUIRED',
+        `Cannot promote into protected stage ${stage.name} without a reason: say why, it goes into the ledger (fixity promote REF --to ${stage.name} --reason "…")`,
+      );
     const seen = await records.stageSeq(db, stage.name);
     const evidence = await deps.gather(req.repository, req.digest);
     const already = evidence.promotions.find((p) => p.stage === stage.name);
@@ -115,7 +123,8 @@ export function createPromotion(deps: PromotionDeps) {
     const decision = await decide(pipeline, stage, evidence, req);
     if (!decision.allowed) return { kind: 'refused', decision };
     const now = evidence.now;
-    const base = { ...req, pipelineVersion: pipeline.version, pipelineDigest: pipeline.digest };
+    const { reason: _said, ...target } = req;
+    const base = { ...target, pipelineVersion: pipeline.version, pipelineDigest: pipeline.digest };
     const { envelope, payload } = await signVsa(
       deps.signer,
       vsaStatement({
@@ -132,6 +141,7 @@ export function createPromotion(deps: PromotionDeps) {
       ...base,
       promotedAt: now,
       policyDigest: decision.policyDigest,
+      reason,
       vsa: null,
     };
     const leaf = promotionLeaf({

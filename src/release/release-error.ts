@@ -18,7 +18,9 @@ export type ReleaseErrorCode =
   /** Lifting a veto that is not in force. */
   | 'NOT_VETOED'
   /** Releasing a hold that is not in force. */
-  | 'NOT_HELD';
+  | 'NOT_HELD'
+  /** A manual promotion into a protected stage came without a reason. */
+  | 'REASON_REQUIRED';
 
 /** An error of the release room; `issues` lists every problem found, not only the first. */
 export class ReleaseError extends BaseError<ReleaseErrorCode> {

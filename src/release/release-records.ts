@@ -14,6 +14,8 @@ export interface PromotionRecord {
   readonly pipelineVersion: number;
   readonly pipelineDigest: Digest;
   readonly policyDigest: Digest;
+  /** Why it was promoted, as the person said (`--reason`); null for automatic and older promotions. */
+  readonly reason: string | null;
   /** The VSA referrer and its ledger entry; null until the evidence is issued (repair() finishes it). */
   readonly vsa: { readonly referrer: Digest; readonly logIndex: number } | null;
 }
@@ -49,6 +51,7 @@ export const records = {
       pipelineVersion: Number(r.pipeline_version),
       pipelineDigest: r.pipeline_digest as Digest,
       policyDigest: r.policy_digest as Digest,
+      reason: r.reason ?? null,
       vsa:
         r.referrer === null || r.log_index === null
           ? null

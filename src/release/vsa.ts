@@ -76,6 +76,8 @@ export function promotionLeaf(input: {
   policyDigest: Digest;
   /** sha256 of the VSA statement (the envelope payload). */
   vsa: Digest;
+  /** Why a person promoted; the leaf carries it only when there is one. */
+  reason?: string | null;
 }): object {
   const publicKeyPem = input.signer.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   return {
@@ -92,6 +94,7 @@ export function promotionLeaf(input: {
     policyDigest: input.policyDigest,
     promotion: input.promotionId,
     vsa: input.vsa,
+    ...(input.reason ? { reason: input.reason } : {}),
     keyId: input.signer.keyId,
   };
 }

@@ -73,7 +73,11 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
 
   app.post('/promotions', async (req, reply) => {
     const { dryRun, ...body } = parse(
-      Target.extend({ stage: z.string().min(1), dryRun: z.boolean().default(false) }),
+      Target.extend({
+        stage: z.string().min(1),
+        dryRun: z.boolean().default(false),
+        reason: z.string().max(2000).optional(),
+      }),
       req.body,
       'promote',
     );

@@ -99,3 +99,11 @@ export async function migrateRelease(db: Kysely<unknown>, dialect: Dialect): Pro
     await appendOnly(db, dialect, table);
   }
 }
+
+/**
+ * Why a person promoted (CLI style rule 15): kept with the promotion and in its ledger leaf. Null for the
+ * promotions made before, and for automatic ones, which need none.
+ */
+export async function migratePromotionReasons(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('release_promotions').addColumn('reason', 'text').execute();
+}

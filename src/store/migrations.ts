@@ -4,7 +4,7 @@ import type { Dialect } from './database.ts';
 import { migrateAccess } from './migrate-access.ts';
 import { migrateDeploy, migrateEnvironmentDeletions } from './migrate-deploy.ts';
 import { migrateLedger } from './migrate-ledger.ts';
-import { migrateRelease } from './migrate-release.ts';
+import { migratePromotionReasons, migrateRelease } from './migrate-release.ts';
 import { migrateTrust } from './migrate-trust.ts';
 
 type Migrations = Record<string, Migration>;
@@ -130,6 +130,7 @@ function migrations(dialect: Dialect): Migrations {
     '0005_access': { up: (db) => migrateAccess(db, dialect) },
     '0006_deploy': { up: (db) => migrateDeploy(db, dialect) },
     '0007_deploy_deletions': { up: (db) => migrateEnvironmentDeletions(db, dialect) },
+    '0008_promotion_reasons': { up: (db) => migratePromotionReasons(db) },
   };
 }
 

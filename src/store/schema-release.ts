@@ -35,6 +35,8 @@ export interface ReleasePromotionTable {
   /** JSON of the signed VSA (DSSE envelope), signed before the promotion was claimed. */
   envelope: string;
   log_id: number;
+  /** Why a person promoted (required into a protected stage); null for automatic and older promotions. */
+  reason: string | null;
 }
 
 /** The VSA bundle of a promotion once it is in the ledger and stored as a referrer of the image. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createRegistryClient } from '../../oci/index.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
-import { confirmByName, isProtectedStage } from '../prompt.ts';
+import { confirmByName, isProtectedStage, valueOrAsk } from '../prompt.ts';
 import { registryCredentials } from '../registry-credentials.ts';
 import { resolveImage } from './sign.ts';
 
@@ -77,12 +77,13 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
     .argument('<ref>', 'image reference in the Fixity registry; a tag is resolved to its digest once')
     .requiredOption('--to <stage>', 'the stage to promote into')
     .option('--yes', 'do not ask to type the name of a protected stage')
+    .option('-m, --reason <text>', 'why: kept with the promotion and in the ledger (required into a protected stage)')
     .option('-n, --dry-run', 'show what the promotion would do (every gate), change nothing; exit 0')
     .addHelpText(
       'after',
       '\nExamples:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n  fixity promote localhost:7070/hello:1.0.0 --to production --dry-run\n\nA stage marked `protected: true` asks to type its name first (--yes skips; exit 2 where nobody can be asked).\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
     )
-    .action(async (text: string, opts: { to: string; yes?: boolean; dryRun?: boolean }) => {
+    .action(async (text: string, opts: { to: string; yes?: boolean; dryRun?: boolean; reason?: string }) => {
       const g = globals();
       const t = await target(g, text);
       if (opts.dryRun === true) {
@@ -104,15 +105,23 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
         });
         return;
       }
+      let reason = opts.reason;
       if (await isProtectedStage(t.client, opts.to)) {
+        const action = `promote into protected stage ${opts.to}`;
         await confirmByName({
           yes: opts.yes,
-          action: `promote into protected stage ${opts.to}`,
+          action,
           name: opts.to,
           detail: [`${t.name}@${t.digest} → ${opts.to} (protected)`],
         });
+        reason = await valueOrAsk(reason, { question: 'Reason (kept in the ledger): ', flag: '--reason', action });
       }
-      const outcome = await t.client.promote({ repository: t.repository, digest: t.digest, stage: opts.to });
+      const outcome = await t.client.promote({
+        repository: t.repository,
+        digest: t.digest,
+        stage: opts.to,
+        ...(reason === undefined ? {} : { reason }),
+      });
       const decision = outcome.decision as DecisionView | undefined;
       emit(g, 'PromotionOutcome', outcome, () => {
         const head =
@@ -136,7 +145,13 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
       const t = await target(g, text);
       const status = (await t.client.releaseStatus(t.repository, t.digest)) as {
         veto: { reason: string; actor: string } | null;
-        promotions: Array<{ stage: string; actor: string; promotedAt: string; policyDigest: string }>;
+        promotions: Array<{
+          stage: string;
+          actor: string;
+          promotedAt: string;
+          policyDigest: string;
+          reason: string | null;
+        }>;
         next: Array<{ stage: string; decision: DecisionView; hold: { reason: string } | null }>;
       };
       emit(g, 'ReleaseStatus', status, () =>
@@ -146,8 +161,14 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
           status.promotions.length === 0
             ? '  in no stage yet'
             : table([
-                ['STAGE', 'BY', 'AT', 'POLICY'],
-                ...status.promotions.map((p) => [p.stage, p.actor, p.promotedAt, `${p.policyDigest.slice(0, 19)}…`]),
+                ['STAGE', 'BY', 'AT', 'POLICY', 'REASON'],
+                ...status.promotions.map((p) => [
+                  p.stage,
+                  p.actor,
+                  p.promotedAt,
+                  `${p.policyDigest.slice(0, 19)}…`,
+                  p.reason ?? '-',
+                ]),
               ]),
           ...status.next.flatMap((n) => [
             `→ ${n.stage}: ${n.decision.allowed ? 'ready' : 'blocked'}${n.hold ? ` (held: ${n.hold.reason})` : ''}`,
