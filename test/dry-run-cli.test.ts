@@ -98,7 +98,9 @@ for (const makeDatabase of await testDatabases()) {
       await writeFile(join(dir, 'staging.yaml'), environment('staging', 'staging', digest));
       await writeFile(join(dir, 'prod.yaml'), environment('prod', 'prod', digest));
       json(await cli(['env', 'apply', join(dir, 'staging.yaml'), '--json']), 'apply staging');
-      json(await cli(['env', 'apply', join(dir, 'prod.yaml'), '--json']), 'apply prod');
+      const applied = await cli(['env', 'apply', join(dir, 'prod.yaml')]);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.equal(applied.stderr, 'Next: fixity deploy prod --dry-run\n', 'the next command, on stderr');
 
       const plan = json<{ kind: string; items: Array<Record<string, unknown>> }>(
         await cli(['deploy', 'staging', '--dry-run', '--json']),

@@ -69,6 +69,21 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(saved.current, server.url);
       assert.equal(saved.hosts[server.url]?.token, server.token);
 
+      const view = await bare(['config', 'view', '--show-origin', '-o', 'json']);
+      const config = json<{ server: { value: string; origin: string }; token: { set: boolean; origin: string } }>(
+        view,
+        'config view',
+      );
+      assert.deepEqual(config.server, { value: server.url, origin: 'login' });
+      assert.deepEqual(config.token, { set: true, origin: 'login' });
+      assert.ok(!view.stdout.includes(server.token), 'config view never shows the token');
+      const fromEnv = await server.cli(['config', 'view', '--show-origin'], {
+        bare: true,
+        env: { ...env(), FIXITY_SERVER: 'http://127.0.0.1:1' },
+      });
+      assert.match(fromEnv.stdout, /^server\thttp:\/\/127\.0\.0\.1:1\tenv$/m);
+      assert.match(fromEnv.stdout, /^token\tnone\t-$/m, 'the token saved for another server is not sent here');
+
       const me = json<{ admin: boolean }>(await bare(['user', 'whoami', '--json']), 'whoami with the saved token');
       assert.equal(me.admin, true);
       const named = await bare(['user', 'whoami', '--server', `${server.url}/`]);
@@ -80,6 +95,7 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(typed.code, 0, typed.output);
       assert.match(typed.output, new RegExp(`Token for ${server.url}: `));
       assert.match(typed.output, /✔ logged in to .* as admin \(admin\)/);
+      assert.match(typed.output, /Next: fixity doctor/);
       assert.ok(!typed.output.includes(server.token), 'the token is not echoed');
     });
 

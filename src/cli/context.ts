@@ -14,38 +14,68 @@ export interface CredentialSources {
   saved: SavedHosts;
 }
 
-/** --server, FIXITY_SERVER, the data dir's own server, the server last logged in to, then the local default. */
-export function chooseServer(s: CredentialSources): string {
-  return normalizeServer(
-    s.flags.server ?? s.env.FIXITY_SERVER ?? s.dataDir.server ?? s.saved.current ?? `http://127.0.0.1:${DEFAULT_PORT}`,
-  );
+/** Where a setting came from, for `fixity config view --show-origin`. */
+export type Origin = 'flag' | 'env' | 'data dir' | 'login' | 'default';
+
+/** A setting's value and where it came from. */
+export interface Sourced<T> {
+  value: T;
+  origin: Origin;
 }
+
+function firstOf<T>(candidates: Array<[T | null | undefined, Origin]>): Sourced<T> | null {
+  for (const [value, origin] of candidates) if (value !== null && value !== undefined) return { value, origin };
+  return null;
+}
+
+/** --server, FIXITY_SERVER, the data dir's own server, the server last logged in to, then the local default. */
+export function serverWithOrigin(s: CredentialSources): Sourced<string> {
+  const found = firstOf<string>([
+    [s.flags.server, 'flag'],
+    [s.env.FIXITY_SERVER, 'env'],
+    [s.dataDir.server, 'data dir'],
+    [s.saved.current, 'login'],
+  ]) ?? { value: `http://127.0.0.1:${DEFAULT_PORT}`, origin: 'default' };
+  return { value: normalizeServer(found.value), origin: found.origin };
+}
+
+export const chooseServer = (s: CredentialSources): string => serverWithOrigin(s).value;
 
 /**
  * --token, FIXITY_TOKEN, the token `fixity login` saved for this server, then the data dir's admin token, but
  * only for the data dir's own server or one on this machine: a local admin token is never sent elsewhere.
  */
-export function chooseToken(s: CredentialSources, server: string): string | null {
+export function tokenWithOrigin(s: CredentialSources, server: string): Sourced<string> | null {
   const own = s.dataDir.server !== null && normalizeServer(s.dataDir.server) === server;
-  return (
-    s.flags.token ??
-    s.env.FIXITY_TOKEN ??
-    s.saved.hosts[server]?.token ??
-    (own || isLoopback(server) ? s.dataDir.adminToken : null)
-  );
+  return firstOf<string>([
+    [s.flags.token, 'flag'],
+    [s.env.FIXITY_TOKEN, 'env'],
+    [s.saved.hosts[server]?.token, 'login'],
+    [own || isLoopback(server) ? s.dataDir.adminToken : null, 'data dir'],
+  ]);
 }
+
+export const chooseToken = (s: CredentialSources, server: string): string | null =>
+  tokenWithOrigin(s, server)?.value ?? null;
 
 function isLoopback(server: string): boolean {
   const host = new URL(server).hostname;
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** Finds the server and token (see chooseServer and chooseToken) and a client for them. */
-export function resolveClient(options: GlobalOptions): { client: APIClient; server: string; token: string | null } {
-  const dataDir = resolve(options.data ?? process.env.FIXITY_DATA ?? DEFAULT_DATA_DIR);
+/** The data dir: --data, FIXITY_DATA, else ./.fixity. */
+export function dataDirOf(options: GlobalOptions): Sourced<string> {
+  if (options.data !== undefined) return { value: resolve(options.data), origin: 'flag' };
+  if (process.env.FIXITY_DATA !== undefined) return { value: resolve(process.env.FIXITY_DATA), origin: 'env' };
+  return { value: resolve(DEFAULT_DATA_DIR), origin: 'default' };
+}
+
+/** What the server and token are chosen from for these options, read off the flags, env and files. */
+export function credentialSources(options: GlobalOptions): CredentialSources {
+  const dataDir = dataDirOf(options).value;
   const serverFile = join(dataDir, 'server.json');
   const tokenFile = join(dataDir, 'admin.token');
-  const sources: CredentialSources = {
+  return {
     flags: { server: options.server, token: options.token },
     env: { FIXITY_SERVER: process.env.FIXITY_SERVER, FIXITY_TOKEN: process.env.FIXITY_TOKEN },
     dataDir: {
@@ -56,6 +86,11 @@ export function resolveClient(options: GlobalOptions): { client: APIClient; serv
     },
     saved: readHosts(),
   };
+}
+
+/** Finds the server and token (see chooseServer and chooseToken) and a client for them. */
+export function resolveClient(options: GlobalOptions): { client: APIClient; server: string; token: string | null } {
+  const sources = credentialSources(options);
   const server = chooseServer(sources);
   const token = chooseToken(sources, server);
   return { client: createAPIClient({ server, token }), server, token };

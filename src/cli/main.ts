@@ -6,6 +6,7 @@ import { addAuditCommands } from './commands/audit.ts';
 import { addBuildCommand } from './commands/build.ts';
 import { addCacheCommands } from './commands/cache.ts';
 import { addCompletionCommand } from './commands/completion.ts';
+import { addConfigCommands } from './commands/config.ts';
 import { addDeployCommands } from './commands/deploy.ts';
 import { addDoctorCommand } from './commands/doctor.ts';
 import { runDown } from './commands/down.ts';
@@ -103,6 +104,7 @@ addUserCommands(program, globals);
 addGcCommand(program, globals);
 addDoctorCommand(program, globals);
 addCompletionCommand(program);
+addConfigCommands(program, globals);
 
 program
   .command('version')

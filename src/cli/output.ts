@@ -94,6 +94,11 @@ export class CLIError extends BaseError<'FAILED' | 'USAGE' | 'AUTH' | 'TIMEOUT'>
 
 const color = (fmt: Parameters<typeof styleText>[0], text: string) => styleText(fmt, text, { stream: process.stderr });
 
+/** The next useful command after a change, on stderr for people (CLI style rule 18); none for machine formats. */
+export function hint(options: GlobalOptions, next: string): void {
+  if (!options.json) process.stderr.write(`${color('dim', 'Next:')} ${next}\n`);
+}
+
 export function reportError(err: unknown, json: boolean): number {
   const code = err instanceof BaseError ? String(err.code) : 'FAILED';
   const exit =

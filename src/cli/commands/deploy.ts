@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { EnvironmentDeletionView } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
-import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
+import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
 import { confirmByName, isProtectedStage, unlessNotFound } from '../prompt.ts';
 
 interface StepView {
@@ -148,6 +148,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
           ? `✔ environment ${String(applied.name)} version ${String(applied.version)} (${String(applied.digest)})`
           : `✔ environment ${String(applied.name)} unchanged at version ${String(applied.version)}`,
       );
+      if (applied.changed) hint(g, `fixity deploy ${String(applied.name)} --dry-run`);
     });
   env
     .command('list')
@@ -244,6 +245,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
             )
             .join('\n'),
         );
+        if (items.some((i) => i.result === 'started')) hint(g, `fixity rollout status ${name}`);
         return;
       }
       const deadline = Date.now() + Number(opts.timeout) * 1000;
@@ -354,6 +356,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
             : '  (no pipeline stage to hold)',
         ].join('\n'),
       );
+      hint(g, `fixity rollout status ${name} ${service}`);
     });
 
   program

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createAPIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { forgetHost, hostsFile, normalizeServer, saveHost } from '../credentials.ts';
-import { CLIError, emit, type GlobalOptions } from '../output.ts';
+import { CLIError, emit, type GlobalOptions, hint } from '../output.ts';
 import { askSecret, canPrompt } from '../prompt.ts';
 
 async function readStdin(): Promise<string> {
@@ -56,6 +56,7 @@ export function addLoginCommands(program: Command, globals: () => GlobalOptions)
         () =>
           `✔ logged in to ${server} as ${me.principal.name}${me.admin ? ' (admin)' : ''}\n  saved in ${result.file}`,
       );
+      hint(g, 'fixity doctor');
     });
 
   program

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createRegistryClient } from '../../oci/index.ts';
 import { resolveClient } from '../context.ts';
-import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
+import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
 import { confirmByName, isProtectedStage, valueOrAsk } from '../prompt.ts';
 import { registryCredentials } from '../registry-credentials.ts';
 import { resolveImage } from './sign.ts';
@@ -134,6 +134,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
       });
       if (outcome.result === 'refused') process.exitCode = EXIT.denied;
       else if (outcome.result === 'conflict') process.exitCode = EXIT.unsuccessful;
+      else hint(g, `fixity status ${text}   (and deploy it where ${opts.to} runs: fixity deploy ENV --dry-run)`);
     });
 
   program
