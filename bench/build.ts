@@ -33,7 +33,7 @@ function parseOptions(): { repeat: number; json: boolean } {
   return { repeat, json: values.json };
 }
 
-type Key = 'tarGzip' | 'tarPigz' | 'cold' | 'prime' | 'warm' | 'coldZstd';
+type Key = 'tarGzip' | 'tarPigz' | 'cold' | 'prime' | 'warm' | 'coldZstd' | 'coldFast';
 const LABELS: Record<Key, string> = {
   tarGzip: 'tar | gzip -6 -n',
   tarPigz: 'tar | pigz -6 -n (all cores)',
@@ -41,6 +41,7 @@ const LABELS: Record<Key, string> = {
   prime: 'fixity build, empty cache (fills it)',
   warm: 'fixity build, warm cache, nothing changed',
   coldZstd: 'fixity build --no-cache --compression zstd',
+  coldFast: 'fixity build --no-cache --compression-level 1',
 };
 
 async function main(): Promise<void> {
@@ -55,7 +56,10 @@ async function main(): Promise<void> {
     prime: [],
     warm: [],
     coldZstd: [],
+    coldFast: [],
   };
+  // Compressed layer bytes of each kind of build (the last run's): what a faster level costs in size.
+  const layerBytes = new Map<Key, number>();
   // The tree sits inside this checkout, so its image records the checkout's HEAD as source revision: a commit
   // landing between repetitions changes the digest. Cold, primed and warm builds of one repetition must agree.
   const digests: string[] = [];
@@ -66,7 +70,12 @@ async function main(): Promise<void> {
     log(`${LABELS[key]}`);
     const r = await run([...CLI, 'build', tree.dir, '--json', ...flags], { XDG_CACHE_HOME: cacheHome });
     samples[key].push(r);
-    if (key !== 'coldZstd') runDigests.add((JSON.parse(r.stdout) as { digest: string }).digest);
+    const result = JSON.parse(r.stdout) as { digest: string; layers: Array<{ size: number }> };
+    layerBytes.set(
+      key,
+      result.layers.reduce((sum, l) => sum + l.size, 0),
+    );
+    if (key !== 'coldZstd' && key !== 'coldFast') runDigests.add(result.digest);
   };
   for (let i = 0; i < options.repeat; i++) {
     log(`run ${i + 1}/${options.repeat}`);
@@ -87,6 +96,7 @@ async function main(): Promise<void> {
       await fixity('warm', cacheHome, []);
       await rm(cacheHome, { recursive: true, force: true });
       await fixity('coldZstd', cacheHome, ['--no-cache', '--compression', 'zstd']);
+      await fixity('coldFast', cacheHome, ['--no-cache', '--compression-level', '1']);
     } finally {
       await rm(cacheHome, { recursive: true, force: true });
     }
@@ -135,7 +145,14 @@ async function main(): Promise<void> {
   const command = `npm run bench:build -- --repeat ${options.repeat}${options.json ? ' --json' : ''}`;
   const measurements = (Object.keys(LABELS) as Key[])
     .filter((key) => samples[key].length > 0)
-    .map((key) => ({ key, label: LABELS[key], seconds: seconds(key), peakMiB: peak(key), runs: samples[key] }));
+    .map((key) => ({
+      key,
+      label: LABELS[key],
+      seconds: seconds(key),
+      peakMiB: peak(key),
+      layerBytes: layerBytes.get(key) ?? null,
+      runs: samples[key],
+    }));
   if (options.json) {
     const tree_ = { files: tree.files, directories: tree.directories, bytes: tree.bytes };
     process.stdout.write(
@@ -150,9 +167,12 @@ async function main(): Promise<void> {
     `${machine.date}  ${machine.cpus} × ${machine.cpu}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`,
     `tree: ${tree.files.toLocaleString('en-US')} files, ${tree.directories.toLocaleString('en-US')} directories, ${(tree.bytes / 1e6).toFixed(0)} MB; medians of ${options.repeat}`,
     '',
-    '| measurement | seconds | peak RSS MiB |',
-    '|---|---:|---:|',
-    ...measurements.map((m) => `| ${cell(m.label)} | ${fmt(m.seconds)} | ${fmt(m.peakMiB, 0)} |`),
+    '| measurement | seconds | peak RSS MiB | layer MB |',
+    '|---|---:|---:|---:|',
+    ...measurements.map((m) => {
+      const bytes = layerBytes.get(m.key);
+      return `| ${cell(m.label)} | ${fmt(m.seconds)} | ${fmt(m.peakMiB, 0)} | ${bytes === undefined ? '' : fmt(bytes / 1e6, 1)} |`;
+    }),
     '',
     '| ratio | value | target | met |',
     '|---|---:|---|---|',

@@ -4,13 +4,20 @@ import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
 import { BLOCK_SIZE, type Compression, createBlockCompressor } from './block-compressor.ts';
 
-async function compress(compression: Compression, input: Buffer, chunk: number, concurrency: number): Promise<Buffer> {
+async function compress(
+  compression: Compression,
+  input: Buffer,
+  chunk: number,
+  concurrency: number,
+  level?: number,
+): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   const compressor = createBlockCompressor(compression, {
     output: async (bytes) => {
       parts.push(Buffer.from(bytes));
     },
     concurrency,
+    ...(level === undefined ? {} : { level }),
   });
   for (let i = 0; i < input.length; i += chunk) await compressor.write(input.subarray(i, i + chunk));
   await compressor.end();
@@ -48,5 +55,19 @@ describe('createBlockCompressor()', () => {
     const blocks = [0, 1, 2].map((i) => input.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
     assert.ok(out.equals(Buffer.concat(blocks.map((b) => gzipSync(b, { level: 6 })))));
     assert.equal((await compress('gzip', Buffer.alloc(0), 1, 1)).byteLength, 0);
+  });
+
+  test('createBlockCompressor() compresses at the level asked for: other bytes, the same content', async () => {
+    const blocks = [0, 1, 2].map((i) => input.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
+    const fast = await compress('gzip', input, 1 << 16, 2, 1);
+    assert.ok(fast.equals(Buffer.concat(blocks.map((b) => gzipSync(b, { level: 1 })))));
+    assert.ok(!fast.equals(await compress('gzip', input, 1 << 16, 2)));
+    assert.ok(gunzipSync(fast).equals(input));
+    const zstd = await compress('zstd', input, 1 << 16, 2, 19);
+    assert.ok(
+      zstd.byteLength < (await compress('zstd', input, 1 << 16, 2)).byteLength,
+      'level 19 packs tighter than 3',
+    );
+    assert.ok(zstdDecompressSync(zstd).equals(input));
   });
 });

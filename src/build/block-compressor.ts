@@ -2,12 +2,12 @@
  * Compresses a byte stream deterministically, in fixed 1 MiB blocks, so the output never depends on how the
  * input happened to be chunked.
  *
- * - gzip: each block is its own gzip member (level 6; Node writes header mtime 0 and OS byte 3), compressed in
+ * - gzip: each block is its own gzip member (level 6 unless told; Node writes header mtime 0 and OS byte 3), compressed in
  *   parallel on the libuv threadpool and written in order. Concatenated members are one valid gzip stream
  *   (RFC 1952 §2.2), read by gzip, Go's compress/gzip (containerd, umoci, skopeo) and Python. This is pigz's
  *   independent-block idea; the cost is a slightly worse ratio than one member, about 18 bytes per MiB plus the
  *   lost back-references across block edges.
- * - zstd: one frame from a single streaming compressor at level 3, fed the same blocks.
+ * - zstd: one frame from a single streaming compressor at level 3 unless told, fed the same blocks.
  * - none: the blocks as they are.
  * Memory stays bounded: at most 2 × `concurrency` blocks (and their compressed forms) are held at once.
  */
@@ -26,8 +26,16 @@ export interface BlockCompressor {
 }
 
 export const BLOCK_SIZE = 1 << 20;
-const GZIP_LEVEL = 6;
-const ZSTD_LEVEL = 3;
+
+/**
+ * The levels each compression takes and its default: gzip 6 (what `gzip` and most image builders use), zstd
+ * 3 (zstd's own default). The level is part of what the bytes depend on, so builds record it when it is not
+ * the default.
+ */
+export const COMPRESSION_LEVELS = {
+  gzip: { min: 1, max: 9, default: 6 },
+  zstd: { min: 1, max: 19, default: 3 },
+} as const;
 // zlib's output buffer per member. Its default of 16 KiB returned to the main thread a dozen times per 1 MiB
 // block, each a threadpool round trip; 256 KiB holds a whole member of anything but incompressible input.
 const OUTPUT_CHUNK = 256 << 10;
@@ -35,7 +43,7 @@ const OUTPUT_CHUNK = 256 << 10;
 /** Creates a compressor that hands compressed bytes, in order, to `options.output`. */
 export function createBlockCompressor(
   compression: Compression,
-  options: { output: (bytes: Uint8Array) => Promise<void>; concurrency?: number },
+  options: { output: (bytes: Uint8Array) => Promise<void>; concurrency?: number; level?: number },
 ): BlockCompressor {
   // Twice the cores: with only one member per core, each core sits idle between finishing a member and the
   // main thread (busy reading files) handing it the next (measured: ~80 vs ~110 MB/s on 2 cores).
@@ -45,7 +53,8 @@ export function createBlockCompressor(
   const recycle = (used: Buffer) => {
     if (used.length === BLOCK_SIZE && spare.length <= 2 * concurrency) spare.push(used);
   };
-  const sink = createSink(compression, options.output, { concurrency, recycle });
+  const level = compression === 'none' ? 0 : (options.level ?? COMPRESSION_LEVELS[compression].default);
+  const sink = createSink(compression, options.output, { concurrency, recycle, level });
   let block: Buffer = Buffer.allocUnsafe(BLOCK_SIZE);
   let filled = 0;
   return {
@@ -78,7 +87,7 @@ interface Sink {
 }
 
 type Output = (bytes: Uint8Array) => Promise<void>;
-type SinkOptions = { concurrency: number; recycle: (used: Buffer) => void };
+type SinkOptions = { concurrency: number; recycle: (used: Buffer) => void; level: number };
 
 function createSink(compression: Compression, output: Output, options: SinkOptions): Sink {
   switch (compression) {
@@ -100,7 +109,7 @@ function createSink(compression: Compression, output: Output, options: SinkOptio
 
 // At most `concurrency` members compress at once (files are read on the main thread, not the threadpool), and
 // at most twice that many blocks are held; finished members are written in block order.
-function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
+function gzipSink(output: Output, { concurrency, recycle, level }: SinkOptions): Sink {
   const queue: Array<{ member: Promise<Buffer[]>; settled: boolean }> = [];
   let running = 0;
   let freed: (() => void) | null = null;
@@ -116,7 +125,7 @@ function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
         });
       }
       running++;
-      const item = { member: gzipMember(bytes), settled: false };
+      const item = { member: gzipMember(bytes, level), settled: false };
       item.member
         .then(
           () => recycle(bytes),
@@ -143,10 +152,10 @@ function gzipSink(output: Output, { concurrency, recycle }: SinkOptions): Sink {
  * which V8 starts only after ~64 MB of them: packing 90k files, they piled up by 58 MB with the copy, 46-50
  * without.
  */
-function gzipMember(bytes: Buffer): Promise<Buffer[]> {
+function gzipMember(bytes: Buffer, level: number): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const pieces: Buffer[] = [];
-    const gzip = createGzip({ level: GZIP_LEVEL, chunkSize: OUTPUT_CHUNK });
+    const gzip = createGzip({ level, chunkSize: OUTPUT_CHUNK });
     gzip.on('data', (piece: Buffer) => pieces.push(piece));
     gzip.once('end', () => resolve(pieces));
     gzip.once('error', reject);
@@ -154,8 +163,8 @@ function gzipMember(bytes: Buffer): Promise<Buffer[]> {
   });
 }
 
-function zstdSink(output: Output, { recycle }: SinkOptions): Sink {
-  const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
+function zstdSink(output: Output, { recycle, level }: SinkOptions): Sink {
+  const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level } });
   const pumping = (async () => {
     for await (const bytes of zstd) await output(bytes as Buffer);
   })();

@@ -31,6 +31,8 @@ export interface BuildLayersOptions {
   useCache: boolean;
   mtime: number;
   compression: 'gzip' | 'zstd';
+  /** Set only when not the compression's default: then it is part of each layer's key. */
+  compressionLevel?: number | undefined;
   toolVersion: string;
   signal?: AbortSignal | undefined;
   onEvent?: ((event: BuildEvent) => void) | undefined;
@@ -40,10 +42,17 @@ export interface BuildLayersOptions {
 
 /** The layers of `options.sources`, in order; see the top of this file. */
 export async function buildLayers(options: BuildLayersOptions): Promise<BuiltLayer[]> {
-  const { sources, cache, useCache, mtime, compression, toolVersion, signal, onEvent } = options;
+  const { sources, cache, useCache, mtime, compression, compressionLevel, toolVersion, signal, onEvent } = options;
+  const level = compressionLevel === undefined ? {} : { compressionLevel };
   let packed = 0; // layers packed, not found in the cache: only then is there garbage worth a collection
   const keyOf = (entries: FileEntry[]) =>
-    cache.key({ entries: entries as unknown as Array<Record<string, unknown>>, mtime, compression, toolVersion });
+    cache.key({
+      entries: entries as unknown as Array<Record<string, unknown>>,
+      mtime,
+      compression,
+      toolVersion,
+      ...level,
+    });
   const done = (
     index: number,
     entries: FileEntry[],
@@ -76,6 +85,7 @@ export async function buildLayers(options: BuildLayersOptions): Promise<BuiltLay
           const r = await writeLayer(entries, {
             mtime,
             compression,
+            ...(compressionLevel === undefined ? {} : { level: compressionLevel }),
             out,
             pending: pending.files,
             onHashed: pending.onHashed,

@@ -5,6 +5,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { type Clock, type Digest, digestOf } from '../core/index.ts';
 import { MEDIA_TYPES, type RegistryClient } from '../oci/index.ts';
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
+import { COMPRESSION_LEVELS } from './block-compressor.ts';
+import { BuildError } from './build-error.ts';
 import { buildLayers } from './build-layers.ts';
 import { type BuildReferrersOptions, buildReferrers } from './build-referrers.ts';
 import { assertCacheMaxBytes, type CachePruneResult, DEFAULT_CACHE_MAX_BYTES, pruneCache } from './cache-prune.ts';
@@ -40,6 +42,8 @@ export interface BuildOptions {
   registry: RegistryClient;
   clock: Clock;
   compression?: 'gzip' | 'zstd';
+  /** gzip 1–9 (default 6), zstd 1–19 (default 3); a level other than the default is recorded in provenance. */
+  compressionLevel?: number;
   noCache?: boolean;
   updateBase?: boolean;
   sourceDateEpoch?: number;
@@ -92,6 +96,8 @@ export interface BuildResult {
 /** fixity.yaml + source → a reproducible OCI image, its provenance and SBOM, pushed and/or laid out. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const { dir, cacheDir, toolVersion, registry, clock, compression = 'gzip', signal, onEvent } = options;
+  // Only a level other than the default is named (layer keys, provenance), so default builds stay as they were.
+  const level = checkLevel(compression, options.compressionLevel);
   const cacheMaxBytes = assertCacheMaxBytes(options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   const startedOn = clock.now();
   const root = resolve(dir);
@@ -155,6 +161,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       useCache,
       mtime: info.sourceDateEpoch,
       compression,
+      compressionLevel: level,
       toolVersion,
       signal,
       onEvent,
@@ -196,6 +203,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       builder: { id: BUILDER_ID, version: toolVersion },
       toolVersion,
       compression,
+      ...(level === undefined ? {} : { compressionLevel: level }),
       sourceDateEpoch: info.sourceDateEpoch,
       base: base === null ? null : { name: base.name, digest: base.digest },
       sourceTreeDigest,
@@ -292,4 +300,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (scratch !== null) await rm(scratch, { recursive: true, force: true });
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }
+}
+
+/** The level to name, or undefined for the compression's default; LAYER_INVALID outside its range. */
+function checkLevel(compression: 'gzip' | 'zstd', level: number | undefined): number | undefined {
+  const range = COMPRESSION_LEVELS[compression];
+  if (level === undefined || level === range.default) return undefined;
+  if (Number.isInteger(level) && level >= range.min && level <= range.max) return level;
+  throw new BuildError(
+    'LAYER_INVALID',
+    `Cannot compress at level ${level}: ${compression} takes ${range.min} to ${range.max} (default ${range.default})`,
+  );
 }

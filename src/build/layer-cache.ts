@@ -28,6 +28,8 @@ export function createLayerCache(dir: string, options: { clock: Clock }) {
       entries: ReadonlyArray<Record<string, unknown>>;
       mtime: number;
       compression: string;
+      /** Present only when not the compression's default, so default builds keep their keys. */
+      compressionLevel?: number;
       toolVersion: string;
     }): string {
       // Entry by entry rather than one canonical document: a 100k-file layer is hashed in a fraction of the

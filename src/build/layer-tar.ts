@@ -23,6 +23,8 @@ export interface LayerOptions {
   /** SOURCE_DATE_EPOCH in seconds: the mtime of every entry. */
   mtime: number;
   compression: Compression;
+  /** The compression level (block-compressor.ts COMPRESSION_LEVELS; default the compression's own). */
+  level?: number;
   /** Path of the blob to write. */
   out: string;
   signal?: AbortSignal;
@@ -68,6 +70,7 @@ export async function writeLayer(entries: readonly FileEntry[], options: LayerOp
   const blobHash = options.compression === 'none' ? null : createHash('sha256'); // else the blob is the tar
   const tarHash = createHash('sha256');
   const compressor = createBlockCompressor(options.compression, {
+    ...(options.level === undefined ? {} : { level: options.level }),
     output: async (bytes) => {
       signal?.throwIfAborted();
       blobHash?.update(bytes);

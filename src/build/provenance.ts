@@ -28,6 +28,8 @@ export interface ProvenanceInput {
   builder: { id: string; version?: string | Record<string, string> };
   toolVersion: string;
   compression: string;
+  /** Named only when not the compression's default. */
+  compressionLevel?: number;
   sourceDateEpoch: number;
   /** Node and zlib versions decide the compressed bytes; default: this process's. */
   node?: string;
@@ -75,6 +77,7 @@ export function createProvenanceStatement(input: ProvenanceInput): InTotoStateme
         node: input.node ?? process.versions.node,
         zlib: input.zlib ?? process.versions.zlib,
         compression: input.compression,
+        ...(input.compressionLevel === undefined ? {} : { compressionLevel: input.compressionLevel }),
         sourceDateEpoch: input.sourceDateEpoch,
         ...(input.prepare ? { prepare: input.prepare } : {}),
       },

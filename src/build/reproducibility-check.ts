@@ -29,11 +29,12 @@ export interface ReproducibilityReport {
 
 /**
  * Builds the source twice from fresh copies at different paths, with a different umask, locale and time
- * zone and no cache, through the CLI (`cli` is argv to run `fixity`), and explains any difference.
+ * zone and no cache, through the CLI (`cli` is argv to run `fixity`, `args` more flags for both builds, such as
+ * the compression), and explains any difference.
  */
 export async function checkReproducible(
   source: string,
-  options: { cli: string[]; env?: NodeJS.ProcessEnv },
+  options: { cli: string[]; env?: NodeJS.ProcessEnv; args?: readonly string[] },
 ): Promise<ReproducibilityReport> {
   const work = await mkdtemp(join(tmpdir(), 'fixity-check-'));
   try {
@@ -58,7 +59,10 @@ export async function checkReproducible(
       const script = `umask ${c.umask} && exec "$@"`;
       const { stdout } = await run(
         '/bin/sh',
-        ['-c', script, 'sh', ...options.cli, 'build', c.path, '--no-cache', '--oci-layout', layout, '--json'],
+        [
+          ...['-c', script, 'sh', ...options.cli, 'build', c.path, ...(options.args ?? [])],
+          ...['--no-cache', '--oci-layout', layout, '--json'],
+        ],
         {
           env: {
             ...options.env,
