@@ -135,18 +135,30 @@ export function run(
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      live.delete(child);
+    settle(child, options.timeoutMs ?? 60_000, reject, (code) => {
       const stdoutBytes = Buffer.concat(out);
       resolve({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(err).toString() });
     });
+  });
+}
+
+/** Kills `child` after `timeoutMs`; forgets it once it errs (`reject`) or closes (`done` with its exit code). */
+function settle(
+  child: ChildProcess,
+  timeoutMs: number,
+  reject: (error: Error) => void,
+  done: (code: number | null) => void,
+): void {
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  child.on('error', (error) => {
+    clearTimeout(timer);
+    live.delete(child);
+    reject(error);
+  });
+  child.on('close', (code) => {
+    clearTimeout(timer);
+    live.delete(child);
+    done(code);
   });
 }
 
@@ -185,15 +197,7 @@ export function runCLIOnTerminal(
     };
     child.stdout.on('data', seen);
     child.stderr.on('data', seen);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      live.delete(child);
+    settle(child, 30_000, reject, (code) => {
       child.stdin.end();
       resolve({ code, output });
     });
