@@ -1,19 +1,25 @@
 // `fixity completion`: the bash script, loaded into a real bash, completes subcommands at every depth, the
-// options of the command typed so far and the global ones; zsh loads the same through bashcompinit; fish
-// gets one `complete` line per subcommand list and option. An unknown shell is a usage error.
+// options of the command typed so far and the global ones, and environments and stages from a running server
+// (nothing, quickly, when none answers); zsh loads the same through bashcompinit; fish gets one `complete`
+// line per subcommand list and option. An unknown shell is a usage error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { describe, test } from 'node:test';
-import { runCLI } from './support/server-process.ts';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeImage, pushImage } from './e2e/registry-client.ts';
+import { testDatabases } from './support/databases.ts';
+import { json } from './support/deploy-kit.ts';
+import { CLI, NODE, runCLI, type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
 
 /** What bash offers for `line` (the cursor at its end), with the script loaded. */
-function complete(script: string, line: string): string[] {
+function complete(script: string, line: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const words = line.split(' ');
   const program = `${script}
 COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}
 _fixity_completion
 printf '%s\\n' "\${COMPREPLY[@]}"`;
-  const r = spawnSync('bash', ['-c', program], { encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', program], { encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter((w) => w !== '');
 }
@@ -52,3 +58,68 @@ describe('fixity completion', () => {
     assert.match(out.stderr, /bash, zsh and fish are known/);
   });
 });
+
+for (const makeDatabase of await testDatabases()) {
+  const database = await makeDatabase();
+  describe(`fixity completion of live values (${database.name})`, { timeout: 120_000 }, () => {
+    let server: ServerProcess;
+    let dir: string;
+    let script: string;
+    // The shell finds `fixity` on its PATH, talks to this server, and caches in a directory of its own.
+    const shell = (serverUrl: string) => ({
+      ...process.env,
+      PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
+      FIXITY_SERVER: serverUrl,
+      FIXITY_TOKEN: server.token,
+      XDG_CACHE_HOME: join(dir, 'cache'),
+    });
+
+    before(async () => {
+      server = await startServerProcess({ database });
+      dir = await tempDir('fixity-completion-');
+      const cli = (args: string[]) => server.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });
+      const image = makeImage('completion');
+      assert.equal((await pushImage({ url: server.url, auth: server.auth() }, 'app', '1.0.0', image)).status, 201);
+      await writeFile(
+        join(dir, 'pipeline.yaml'),
+        'name: app\nstages:\n  - name: build\n  - name: staging\n    from: [build]\n',
+      );
+      json(await cli(['pipeline', 'apply', join(dir, 'pipeline.yaml'), '--json']), 'pipeline');
+      for (const env of ['staging', 'preview']) {
+        await writeFile(
+          join(dir, `${env}.yaml`),
+          `apiVersion: fixity.dev/v1\nkind: Environment\nname: ${env}\nstage: staging\nservices:\n  - name: web\n    image: { repository: app, digest: "${image.digest}" }\n`,
+        );
+        json(await cli(['env', 'apply', join(dir, `${env}.yaml`), '--json']), `apply ${env}`);
+      }
+      await mkdir(join(dir, 'bin'));
+      await writeFile(join(dir, 'bin', 'fixity'), `#!/bin/sh\nexec "${NODE}" "${CLI}" "$@"\n`);
+      await chmod(join(dir, 'bin', 'fixity'), 0o755);
+      script = (await runCLI(['completion', 'bash'])).stdout;
+    });
+    after(async () => {
+      if (server === undefined) await database.cleanup();
+      else await server.cleanup();
+    });
+
+    test('environments and stages complete from the server where a command takes them', async () => {
+      const env = shell(server.url);
+      assert.deepEqual(complete(script, 'fixity deploy ', env).sort(), ['preview', 'staging']);
+      assert.deepEqual(complete(script, 'fixity rollout status st', env), ['staging']);
+      assert.deepEqual(complete(script, 'fixity --json env delete p', env), ['preview'], 'after a global flag');
+      assert.deepEqual(complete(script, 'fixity promote x --to ', env).sort(), ['build', 'staging']);
+      assert.deepEqual(complete(script, 'fixity hold s', env), ['staging']);
+      const cache = JSON.parse(await readFile(join(dir, 'cache', 'fixity', 'completion.json'), 'utf8')) as Record<
+        string,
+        { values: string[] }
+      >;
+      assert.deepEqual(cache[`${server.url} environments`]?.values.sort(), ['preview', 'staging']);
+    });
+
+    test('a server that does not answer completes nothing, quickly and silently', () => {
+      const started = Date.now();
+      assert.deepEqual(complete(script, 'fixity deploy ', shell('http://127.0.0.1:1')), []);
+      assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+    });
+  });
+}

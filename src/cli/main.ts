@@ -103,7 +103,7 @@ addTokenCommands(program, globals);
 addUserCommands(program, globals);
 addGcCommand(program, globals);
 addDoctorCommand(program, globals);
-addCompletionCommand(program);
+addCompletionCommand(program, globals);
 addConfigCommands(program, globals);
 
 program
