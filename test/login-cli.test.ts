@@ -110,6 +110,45 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(anonymous.code, 4, anonymous.stderr);
     });
 
+    test('login --name saves a context: listed, picked by --context, FIXITY_CONTEXT or context use', async () => {
+      // The same server under a second URL (the API path is absolute, so the prefix is ignored by it).
+      const other = `${server.url}/second`;
+      json(await bare(['login', server.url, '--with-token', '--name', 'ci', '--json'], `${server.token}\n`), 'ci');
+      json(await bare(['login', other, '--with-token', '--name', 'laptop', '--json'], `${server.token}\n`), 'laptop');
+      const list = json<{ items: Array<{ name: string; server: string; current: boolean }> }>(
+        await bare(['context', 'list', '--json']),
+        'context list',
+      );
+      assert.deepEqual(
+        list.items.map((c) => [c.name, c.server, c.current]),
+        [
+          ['ci', server.url, false],
+          ['laptop', other, true],
+        ],
+      );
+      const serverOf = async (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+        json<{ server: { value: string; origin: string } }>(
+          await server.cli(['config', 'view', '-o', 'json', ...args], { bare: true, env: { ...env(), ...extra } }),
+          'config view',
+        ).server;
+      assert.deepEqual(await serverOf([]), { value: other, origin: 'login' });
+      assert.deepEqual(await serverOf(['--context', 'ci']), { value: server.url, origin: 'flag' });
+      assert.deepEqual(await serverOf([], { FIXITY_CONTEXT: 'ci' }), { value: server.url, origin: 'env' });
+      assert.deepEqual(await serverOf(['--server', other], { FIXITY_CONTEXT: 'gone' }), {
+        value: other,
+        origin: 'flag',
+      });
+      assert.equal((await bare(['user', 'whoami', '--context', 'ci'])).code, 0, 'its saved token is sent');
+
+      json(await bare(['context', 'use', 'ci', '--json']), 'context use');
+      assert.deepEqual(await serverOf([]), { value: server.url, origin: 'login' });
+      const unknown = await bare(['user', 'whoami', '--context', 'nope']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /No context "nope": the contexts are ci, laptop/);
+      const bad = await bare(['login', server.url, '--with-token', '--name', 'no spaces'], `${server.token}\n`);
+      assert.equal(bad.code, 2);
+    });
+
     test('a command piped into a reader that is already gone exits 0 without a stack trace', () => {
       // `true` exits at once, so the CLI's first write meets a closed pipe (EPIPE).
       const r = spawnSync('bash', ['-c', 'set -o pipefail; "$0" "$1" --help | true', NODE, CLI], {

@@ -2,13 +2,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../defaults.ts';
 import { type APIClient, createAPIClient } from './api-client.ts';
-import { normalizeServer, readHosts, type SavedHosts } from './credentials.ts';
+import { normalizeServer, readHosts, type SavedHosts, serverOfContext } from './credentials.ts';
 import type { GlobalOptions } from './output.ts';
 
 /** What the server and token are chosen from, in order; see {@link chooseServer} and {@link chooseToken}. */
 export interface CredentialSources {
-  flags: { server?: string | undefined; token?: string | undefined };
-  env: { FIXITY_SERVER?: string | undefined; FIXITY_TOKEN?: string | undefined };
+  flags: { server?: string | undefined; token?: string | undefined; context?: string | undefined };
+  env: {
+    FIXITY_SERVER?: string | undefined;
+    FIXITY_TOKEN?: string | undefined;
+    FIXITY_CONTEXT?: string | undefined;
+  };
   /** The data dir's server.json URL and admin.token, when they exist. */
   dataDir: { server: string | null; adminToken: string | null };
   saved: SavedHosts;
@@ -28,11 +32,22 @@ function firstOf<T>(candidates: Array<[T | null | undefined, Origin]>): Sourced<
   return null;
 }
 
-/** --server, FIXITY_SERVER, the data dir's own server, the server last logged in to, then the local default. */
+/**
+ * --server, --context, FIXITY_SERVER, FIXITY_CONTEXT, the data dir's own server, the server last logged in
+ * to (or made current by `fixity context use`), then the local default. An unknown context is a usage error.
+ */
 export function serverWithOrigin(s: CredentialSources): Sourced<string> {
+  // A context is looked up only when it is the one that counts: a stale FIXITY_CONTEXT does not break --server.
+  const named = s.flags.server === undefined ? s.flags.context : undefined;
+  const namedByEnv =
+    s.flags.server === undefined && s.flags.context === undefined && s.env.FIXITY_SERVER === undefined
+      ? s.env.FIXITY_CONTEXT
+      : undefined;
   const found = firstOf<string>([
     [s.flags.server, 'flag'],
+    [named === undefined ? undefined : serverOfContext(s.saved, named), 'flag'],
     [s.env.FIXITY_SERVER, 'env'],
+    [namedByEnv === undefined ? undefined : serverOfContext(s.saved, namedByEnv), 'env'],
     [s.dataDir.server, 'data dir'],
     [s.saved.current, 'login'],
   ]) ?? { value: `http://127.0.0.1:${DEFAULT_PORT}`, origin: 'default' };
@@ -76,8 +91,12 @@ export function credentialSources(options: GlobalOptions): CredentialSources {
   const serverFile = join(dataDir, 'server.json');
   const tokenFile = join(dataDir, 'admin.token');
   return {
-    flags: { server: options.server, token: options.token },
-    env: { FIXITY_SERVER: process.env.FIXITY_SERVER, FIXITY_TOKEN: process.env.FIXITY_TOKEN },
+    flags: { server: options.server, token: options.token, context: options.context },
+    env: {
+      FIXITY_SERVER: process.env.FIXITY_SERVER,
+      FIXITY_TOKEN: process.env.FIXITY_TOKEN,
+      FIXITY_CONTEXT: process.env.FIXITY_CONTEXT || undefined,
+    },
     dataDir: {
       server: existsSync(serverFile)
         ? ((JSON.parse(readFileSync(serverFile, 'utf8')) as { url?: string }).url ?? null)

@@ -14,6 +14,8 @@ export interface SavedHost {
   /** Who the token belonged to when it was saved (shown by login, never trusted for anything). */
   user: string;
   savedAt: string;
+  /** A short name to pick this server by (`fixity context use NAME`, `--context NAME`), when given one. */
+  name?: string;
 }
 
 export interface SavedHosts {
@@ -62,9 +64,57 @@ async function writeHosts(saved: SavedHosts): Promise<void> {
 }
 
 /** Saves `token` for `server` and makes it the current server. */
-export async function saveHost(server: string, token: string, user: string, now = new Date()): Promise<void> {
+const CONTEXT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** Checks a context name: letters, digits, `.`, `_` and `-`, starting with a letter or digit. */
+export function checkContextName(name: string): string {
+  if (CONTEXT_NAME.test(name)) return name;
+  throw new CLIError(
+    'USAGE',
+    `Cannot name a context "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit`,
+    '--name prod',
+  );
+}
+
+/**
+ * Saves `token` for `server` and makes it the current server; `name` (which moves off any other server that
+ * had it) picks it later by name. A server saved again keeps its name unless given another.
+ */
+export async function saveHost(
+  server: string,
+  token: string,
+  user: string,
+  options: { name?: string; now?: Date } = {},
+): Promise<void> {
   const saved = readHosts();
-  saved.hosts[server] = { token, user, savedAt: now.toISOString() };
+  const name = options.name ?? saved.hosts[server]?.name;
+  if (options.name !== undefined)
+    for (const host of Object.values(saved.hosts)) if (host.name === options.name) delete host.name;
+  saved.hosts[server] = {
+    token,
+    user,
+    savedAt: (options.now ?? new Date()).toISOString(),
+    ...(name === undefined ? {} : { name }),
+  };
+  saved.current = server;
+  await writeHosts(saved);
+}
+
+/** The server saved under context `name`, or a CLIError listing the names there are. */
+export function serverOfContext(saved: SavedHosts, name: string): string {
+  const found = Object.entries(saved.hosts).find(([, host]) => host.name === name)?.[0];
+  if (found !== undefined) return found;
+  const names = Object.values(saved.hosts).flatMap((h) => (h.name === undefined ? [] : [h.name]));
+  throw new CLIError(
+    'USAGE',
+    `No context "${name}"${names.length === 0 ? ': none is named yet' : `: the contexts are ${names.join(', ')}`}`,
+    'fixity login URL --name NAME names one; fixity context list shows them',
+  );
+}
+
+/** Makes `server` (saved already) the one commands use when nothing else names one. */
+export async function useHost(server: string): Promise<void> {
+  const saved = readHosts();
   saved.current = server;
   await writeHosts(saved);
 }

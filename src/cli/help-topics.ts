@@ -20,6 +20,7 @@ const ENVIRONMENT = `Environment variables:
 
   FIXITY_SERVER       server URL (after --server; before the data dir's and the last login's)
   FIXITY_TOKEN        access token (after --token; before the one fixity login saved)
+  FIXITY_CONTEXT      a server saved by fixity login --name (after --server, --context, FIXITY_SERVER)
   FIXITY_DATA         data directory of fixity serve / up (default ./.fixity)
   FIXITY_CONFIG_DIR   where saved logins and ledger pins live (default $XDG_CONFIG_HOME/fixity)
   FIXITY_NO_PROMPT=1  never ask: what needs confirmation then needs --yes (so does CI=true)

@@ -41,6 +41,7 @@ const program = new Command('fixity')
     'access token (env FIXITY_TOKEN; default: the one fixity login saved, else DATA/admin.token)',
   )
   .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
+  .option('--context <name>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
   .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
   .exitOverride()

@@ -22,6 +22,8 @@ export interface GlobalOptions {
   /** Any machine format (-o json, yaml, name or jsonl, or --json): no progress, no human-only lines. */
   json?: boolean;
   output?: OutputFormat;
+  /** A server saved by `fixity login --name` (env FIXITY_CONTEXT). */
+  context?: string;
   server?: string;
   token?: string;
   data?: string;
