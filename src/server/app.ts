@@ -13,10 +13,10 @@ import { renderAPIError } from './api-error.ts';
 import { apiRoutes } from './api-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { createRegistryAuthorizer } from './auth.ts';
+import { DASHBOARD } from './dashboard-page.ts';
 import { deployRoutes } from './deploy-routes.ts';
 import { createGatekeeper } from './gatekeeper.ts';
 import { keyRoutes } from './key-routes.ts';
-import { LANDING_PAGE } from './landing-page.ts';
 import { ledgerRoutes } from './ledger-routes.ts';
 import { installMetrics } from './metrics.ts';
 import { releaseRoutes } from './release-routes.ts';
@@ -157,6 +157,14 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     const extra = deps.extraMetrics === undefined ? '' : await deps.extraMetrics.metrics();
     return reply.type(metrics.contentType).send(`${await metrics.metrics()}${extra}`);
   });
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(LANDING_PAGE));
+  app.get('/', async (_req, reply) =>
+    reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', DASHBOARD.csp)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-store')
+      .send(DASHBOARD.html),
+  );
   return app;
 }

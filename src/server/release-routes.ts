@@ -98,6 +98,18 @@ export async function releaseRoutes(app: FastifyInstance, deps: ReleaseRouteDeps
     return reply.code(status).send({ apiVersion: 'fixity.dev/v1', kind: 'PromotionOutcome', result, ...rest });
   });
 
+  app.get<{ Querystring: { stage?: string; digest?: string } }>('/promotions', async (req) => {
+    await gate.authorize(req, 'audit.read');
+    const { stage, digest } = req.query;
+    if (digest !== undefined && !isDigest(digest))
+      throw new APIError('INVALID_REQUEST', 'Cannot list promotions: digest must be an OCI digest');
+    const items = await release.promotions({
+      ...(stage === undefined ? {} : { stage }),
+      ...(digest === undefined ? {} : { digest: digest as Digest }),
+    });
+    return { apiVersion: 'fixity.dev/v1', kind: 'PromotionList', items };
+  });
+
   app.get<{ Params: { digest: string }; Querystring: { repository?: string } }>('/status/:digest', async (req) => {
     const { digest } = req.params;
     const repository = req.query.repository;

@@ -68,6 +68,7 @@ export async function runServe(
           `  data       ${config.dataDir} (${config.databaseUrl === null ? 'SQLite' : 'PostgreSQL'})`,
           `  token      ${token.slice(0, 8)}… (full token in ${server.adminTokenFile})`,
           `  registry   ${registry}/<repo>:<tag>   (user: anything, password: the token)`,
+          `  dashboard  ${server.url}/   (paste the token; or open ${server.url}/#token=… once)`,
           ...(demo === null
             ? []
             : 'error' in demo

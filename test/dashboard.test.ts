@@ -1,0 +1,114 @@
+// The dashboard at `/`, in a real browser (headless Chromium) against a running `fixity serve`: with a token
+// from the URL fragment it draws the pipeline's stages with the digests promoted into them and each
+// environment's services; without one it asks for a token, and a refused token says so. The page runs under
+// a Content-Security-Policy that admits only its own script, which the rendering itself proves.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeImage, pushImage } from './e2e/registry-client.ts';
+import { testDatabases } from './support/databases.ts';
+import { json } from './support/deploy-kit.ts';
+import { type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
+
+const PIPELINE = 'name: app\nstages:\n  - name: build\n  - name: staging\n    from: [build]\n    protected: true\n';
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+  (p) => spawnSync(p, ['--version']).status === 0,
+);
+
+/** The page as Chromium leaves it once its script has run (virtual time lets the fetches and timers finish). */
+function renderedDOM(url: string, profile: string): string {
+  assert.ok(CHROMIUM, 'Chromium is needed for the dashboard test (apt-get install -y chromium)');
+  const r = spawnSync(
+    CHROMIUM,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      `--user-data-dir=${profile}`,
+      '--virtual-time-budget=5000',
+      '--dump-dom',
+      url,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+for (const makeDatabase of await testDatabases()) {
+  const database = await makeDatabase();
+  describe(`the dashboard (${database.name})`, { timeout: 180_000 }, () => {
+    let server: ServerProcess;
+    let dir: string;
+    let digest: string;
+
+    before(async () => {
+      server = await startServerProcess({ database });
+      dir = await tempDir('fixity-dashboard-');
+      const cli = (args: string[]) => server.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });
+      const image = makeImage('dashboard');
+      digest = image.digest;
+      assert.equal((await pushImage({ url: server.url, auth: server.auth() }, 'app', '1.0.0', image)).status, 201);
+      await writeFile(join(dir, 'pipeline.yaml'), PIPELINE);
+      json(await cli(['pipeline', 'apply', join(dir, 'pipeline.yaml'), '--json']), 'pipeline');
+      const ref = `${server.host}/app@${digest}`;
+      json(await cli(['promote', ref, '--to', 'build', '--json']), 'promote build');
+      json(await cli(['promote', ref, '--to', 'staging', '--yes', '-m', 'QA done', '--json']), 'promote staging');
+      await writeFile(
+        join(dir, 'env.yaml'),
+        `apiVersion: fixity.dev/v1\nkind: Environment\nname: live\nstage: staging\nservices:\n  - name: web\n    image: { repository: app, digest: "${digest}" }\n`,
+      );
+      json(await cli(['env', 'apply', join(dir, 'env.yaml'), '--json']), 'env apply');
+    });
+    after(async () => {
+      if (server === undefined) await database.cleanup();
+      else await server.cleanup();
+    });
+
+    test('GET / sends the page under a policy that admits only its own script', async () => {
+      const res = await fetch(`${server.url}/`);
+      assert.equal(res.status, 200);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/=]{44}'/);
+      assert.match(csp, /connect-src 'self'/);
+      assert.match(csp, /default-src 'none'/);
+      assert.match(await res.text(), /<title>Fixity<\/title>/);
+    });
+
+    test('with a token it draws the stages, their digests and the environments', () => {
+      const dom = renderedDOM(`${server.url}/#token=${server.token}`, join(dir, 'profile-a'));
+      assert.match(dom, /<main id="main">/, 'the main view shows');
+      assert.match(dom, /<form id="login" hidden="">/, 'the token form is hidden');
+      for (const stage of ['build', 'staging']) {
+        const card = new RegExp(`data-stage="${stage}"[\\s\\S]*?data-digest="${digest}"`);
+        assert.match(dom, card, `${stage} holds the digest`);
+      }
+      assert.match(dom, /data-stage="staging"><h3>staging<\/h3><small>protected<\/small>/);
+      assert.match(dom, /title="[^"]*QA done"/, "the promotion's reason is in its tooltip");
+      assert.match(dom, /data-env="live"[\s\S]*data-service="web"[\s\S]*not deployed yet/);
+      assert.ok(!dom.includes(server.token), 'the token is not in the page');
+    });
+
+    test('without a token it asks for one; a refused token says so', () => {
+      const ask = renderedDOM(`${server.url}/`, join(dir, 'profile-b'));
+      assert.match(ask, /<form id="login">/);
+      assert.match(ask, /<main id="main" hidden="">/);
+      const refused = renderedDOM(`${server.url}/#token=not-a-token`, join(dir, 'profile-c'));
+      assert.match(refused, /That token was refused\./);
+    });
+
+    test('GET /api/v1/promotions lists the promotions of a stage', async () => {
+      const res = await fetch(`${server.url}/api/v1/promotions?stage=staging`, {
+        headers: { authorization: `Bearer ${server.token}` },
+      });
+      const body = (await res.json()) as { kind: string; items: Array<{ digest: string; reason: string | null }> };
+      assert.equal(body.kind, 'PromotionList');
+      assert.deepEqual(
+        body.items.map((p) => [p.digest, p.reason]),
+        [[digest, 'QA done']],
+      );
+    });
+  });
+}
