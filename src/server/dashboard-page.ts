@@ -31,8 +31,14 @@ const ago = (iso) => {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   return s < 60 ? s + 's ago' : s < 3600 ? Math.round(s / 60) + 'm ago' : s < 86400 ? Math.round(s / 3600) + 'h ago' : Math.round(s / 86400) + 'd ago';
 };
-// One colour per release, the same wherever it shows.
-const hue = (d) => [...String(d)].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
+// Within a service, one colour per release, the same in the bar, the legend and the instance dots: the
+// serving release first (blue), the one rolling out next (orange).
+const PALETTE = ['#3b6fd8', '#e07b39', '#8e5bd0', '#1f9aa8', '#b8407a', '#6b7a12'];
+function coloursOf(s) {
+  const order = [s.currentRelease, s.rollout && s.rollout.target, ...Object.keys(s.weights || {}),
+    ...(s.instances || []).map((i) => i.release)].filter((r, i, all) => r && all.indexOf(r) === i);
+  return new Map(order.map((r, i) => [r, PALETTE[i % PALETTE.length]]));
+}
 async function api(path) {
   const res = await fetch('/api/v1' + path, { headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY) } });
   if (res.status === 401 || res.status === 403) throw Object.assign(new Error('the token was refused'), { auth: true });
@@ -49,20 +55,28 @@ function stageCard(stage, promotions) {
   return el('div', { class: 'stage', 'data-stage': stage.name }, el('h3', {}, stage.name), el('small', {}, flags), list);
 }
 function serviceCard(s) {
+  const colour = coloursOf(s);
   const bar = el('div', { class: 'bar' });
   const weights = Object.entries(s.weights || {}).filter(([, w]) => w > 0);
   for (const [release, w] of weights)
-    bar.append(el('span', { class: 'seg', 'data-release': release, 'data-weight': String(w), title: release,
-      style: 'width:' + w + '%;background:hsl(' + hue(release) + ' 60% 45%)' }, short(release) + ' ' + w + '%'));
+    bar.append(el('span', { class: 'seg', 'data-release': release, 'data-weight': String(w), title: release + ': ' + w + '%',
+      style: 'width:' + w + '%;background:' + colour.get(release) }, w + '%'));
   if (weights.length === 0) bar.append(el('span', { class: 'none' }, s.currentRelease ? short(s.currentRelease) : 'not deployed yet'));
+  const legend = el('div', { class: 'legend' });
+  for (const [release, c] of colour) {
+    const role = release === s.currentRelease ? 'serving' : s.rollout && release === s.rollout.target ? 'rolling out' : release === s.previousRelease ? 'previous' : 'release';
+    const ready = (s.instances || []).filter((i) => i.release === release && i.state === 'ready').length;
+    legend.append(el('span', { class: 'key', title: release }, el('i', { style: 'background:' + c }),
+      el('code', {}, short(release)), ' ' + role + ' · ' + ((s.weights || {})[release] || 0) + '% · ' + ready + ' ready'));
+  }
   const dots = el('div', { class: 'instances' });
   for (const i of s.instances || [])
     dots.append(el('span', { class: 'dot ' + i.state, 'data-state': i.state, title: i.id + ' · ' + i.state + ' · ' + i.release,
-      style: 'border-color:hsl(' + hue(i.release) + ' 60% 45%)' }));
+      style: 'border-color:' + (colour.get(i.release) || '#999') }));
   const rollout = s.rollout && s.rollout.status === 'active'
     ? el('small', { class: 'rollout' }, (s.rollout.strategy || 'rollout') + ' · ' + (s.rollout.phase || '') + ' · ' + (s.rollout.message || ''))
     : el('small', {}, s.url ? s.url : '');
-  return el('div', { class: 'service', 'data-service': s.service }, el('h4', {}, s.service), bar, dots, rollout);
+  return el('div', { class: 'service', 'data-service': s.service }, el('h4', {}, s.service), bar, legend, dots, rollout);
 }
 async function render() {
   if (!sessionStorage.getItem(KEY)) return showLogin('');
@@ -119,6 +133,8 @@ main,#login{padding:1rem 1.2rem}h2{font-size:1rem;margin:1.2rem 0 .5rem}
 .instances{margin:.3rem 0}.dot{display:inline-block;width:.8rem;height:.8rem;border-radius:50%;margin-right:.2rem;border:3px solid #999;box-sizing:border-box}
 .dot.ready{background:#2e9e5b}.dot.starting{background:#e0b030}.dot.failed,.dot.quarantined{background:#d0443a}.dot.stopped{background:#c8ccd4}
 .empty,small{color:#5b6475}.rollout{color:#8a5a00}
+.legend{font-size:.8rem;color:#3a4252;margin-top:.3rem;display:flex;flex-direction:column;gap:.1rem}
+.key i{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
 `;
 
 const BODY = `
