@@ -61,6 +61,7 @@ for (const makeDatabase of await testDatabases()) {
         `apiVersion: fixity.dev/v1\nkind: Environment\nname: live\nstage: staging\nservices:\n  - name: web\n    image: { repository: app, digest: "${digest}" }\n`,
       );
       json(await cli(['env', 'apply', join(dir, 'env.yaml'), '--json']), 'env apply');
+      json(await cli(['hold', 'staging', '--reason', 'freeze <b>for</b> the audit', '--json']), 'hold');
     });
     after(async () => {
       if (server === undefined) await database.cleanup();
@@ -87,6 +88,8 @@ for (const makeDatabase of await testDatabases()) {
       }
       assert.match(dom, /data-stage="staging"><h3>staging<\/h3><small>protected<\/small>/);
       assert.match(dom, /title="[^"]*QA done"/, "the promotion's reason is in its tooltip");
+      // The hold's reason is shown as text: its markup is escaped, not rendered.
+      assert.match(dom, /data-held="true">on hold: freeze &lt;b&gt;for&lt;\/b&gt; the audit \(admin#[^)]+\)</);
       assert.match(dom, /data-env="live"[\s\S]*data-service="web"[\s\S]*not deployed yet/);
       assert.ok(!dom.includes(server.token), 'the token is not in the page');
     });

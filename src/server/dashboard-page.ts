@@ -4,7 +4,7 @@
  * environment's services as a bar of traffic weights per release with a dot per instance. It refreshes every
  * 2 s and changes nothing. The token stays in the tab (sessionStorage); it may arrive once in the URL
  * fragment (`/#token=…`, never sent to the server), which the page removes from the address bar. Everything
- * the API returns is put in the page as text, never as markup, and the Content-Security-Policy allows this
+ * Stages on hold say so and why. Everything the API returns is put in the page as text, never as markup, and the Content-Security-Policy allows this
  * one script (by its hash) and requests to this server only.
  */
 import { createHash } from 'node:crypto';
@@ -45,14 +45,15 @@ async function api(path) {
   if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
   return res.json();
 }
-function stageCard(stage, promotions) {
+function stageCard(stage, promotions, hold) {
   const list = el('ul');
   for (const p of promotions.slice().reverse())
     list.append(el('li', { 'data-digest': p.digest, title: p.digest + (p.reason ? '\n' + p.reason : '') },
       el('code', {}, short(p.digest)), ' ', p.repository, el('br'), el('small', {}, p.actor + ' · ' + ago(p.promotedAt))));
   if (promotions.length === 0) list.append(el('li', { class: 'empty' }, 'nothing yet'));
   const flags = [stage.protected ? 'protected' : '', stage.auto ? 'auto' : ''].filter(Boolean).join(' · ');
-  return el('div', { class: 'stage', 'data-stage': stage.name }, el('h3', {}, stage.name), el('small', {}, flags), list);
+  const held = hold ? el('p', { class: 'held', 'data-held': 'true' }, 'on hold: ' + hold.reason + ' (' + hold.by + ')') : '';
+  return el('div', { class: 'stage', 'data-stage': stage.name }, el('h3', {}, stage.name), el('small', {}, flags), held, list);
 }
 function serviceCard(s) {
   const colour = coloursOf(s);
@@ -83,7 +84,9 @@ async function render() {
   try {
     const pipeline = await api('/pipeline').catch((e) => (e.auth ? Promise.reject(e) : null));
     const stages = pipeline ? pipeline.spec.stages : [];
-    const columns = await Promise.all(stages.map(async (st) => stageCard(st, (await api('/promotions?stage=' + encodeURIComponent(st.name))).items)));
+    const holds = new Map((await api('/holds')).items.map((h) => [h.stage, h]));
+    const columns = await Promise.all(stages.map(async (st) =>
+      stageCard(st, (await api('/promotions?stage=' + encodeURIComponent(st.name))).items, holds.get(st.name))));
     $('pipeline').replaceChildren(...(columns.length ? columns : [el('p', { class: 'empty' }, 'no pipeline yet: fixity pipeline apply FILE')]));
     const envs = (await api('/environments')).items;
     const cards = await Promise.all(envs.map(async (e) => {
@@ -133,6 +136,7 @@ main,#login{padding:1rem 1.2rem}h2{font-size:1rem;margin:1.2rem 0 .5rem}
 .instances{margin:.3rem 0}.dot{display:inline-block;width:.8rem;height:.8rem;border-radius:50%;margin-right:.2rem;border:3px solid #999;box-sizing:border-box}
 .dot.ready{background:#2e9e5b}.dot.starting{background:#e0b030}.dot.failed,.dot.quarantined{background:#d0443a}.dot.stopped{background:#c8ccd4}
 .empty,small{color:#5b6475}.rollout{color:#8a5a00}
+.held{margin:.3rem 0;padding:.2rem .4rem;background:#fff4e0;border-radius:4px;color:#8a5a00;font-size:.85rem}
 .legend{font-size:.8rem;color:#3a4252;margin-top:.3rem;display:flex;flex-direction:column;gap:.1rem}
 .key i{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
 `;
