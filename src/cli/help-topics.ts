@@ -25,13 +25,26 @@ const ENVIRONMENT = `Environment variables:
   FIXITY_CONFIG_DIR   where saved logins and ledger pins live (default $XDG_CONFIG_HOME/fixity)
   FIXITY_NO_PROMPT=1  never ask: what needs confirmation then needs --yes (so does CI=true)
   FIXITY_FORCE_TTY=1  render for a terminal even when stdout is not one
+  FIXITY_PROGRESS     auto, tty, plain, json or quiet (see fixity help progress)
   FIXITY_CACHE_MAX    build cache size limit, e.g. 20GiB (default 10 GiB)
   XDG_CACHE_HOME      the build cache is $XDG_CACHE_HOME/fixity (default ~/.cache/fixity)
   NO_COLOR            no colour; FORCE_COLOR forces it
   SOURCE_DATE_EPOCH   the time a build stamps on every file (default: the clean git HEAD's commit time)`;
 
+const PROGRESS = `Progress (--progress MODE, or FIXITY_PROGRESS), always on stderr:
+
+  auto   tty on a terminal, plain elsewhere; nothing under -o json, yaml, jsonl or name unless a mode is named
+  tty    a few status lines redrawn in place
+  plain  one timestamped line whenever a step changes state, and each step's final numbers at the end
+  json   the same moments as NDJSON: {"ts":"…","type":"progress","key":"layer0","line":"…"}
+  quiet  nothing
+
+  fixity build . --progress plain 2> build.log
+  FIXITY_PROGRESS=json fixity build . -o json > result.json 2> events.ndjson`;
+
 export const HELP_TOPICS: Readonly<Record<string, string>> = {
   'exit-codes': EXIT_CODES,
   output: OUTPUT_HELP,
   environment: ENVIRONMENT,
+  progress: PROGRESS,
 };

@@ -25,6 +25,7 @@ import { addVerifyCommand } from './commands/verify.ts';
 import { resolveClient } from './context.ts';
 import { HELP_TOPICS } from './help-topics.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, OUTPUT_FORMATS, type OutputFormat, reportError } from './output.ts';
+import { PROGRESS_MODES } from './progress.ts';
 
 // `fixity … | head` closes stdout early: stop quietly, as other command-line tools do, not with a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -43,6 +44,7 @@ const program = new Command('fixity')
   )
   .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
   .option('--context <name>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
+  .option('--progress <mode>', 'auto, tty, plain, json or quiet (env FIXITY_PROGRESS; fixity help progress)')
   .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
   .exitOverride()
@@ -52,6 +54,12 @@ const program = new Command('fixity')
 const globals = (): GlobalOptions => {
   const o = program.opts<Omit<GlobalOptions, 'output'> & { output?: string }>();
   const output = o.json ? 'json' : (o.output ?? 'text');
+  if (o.progress !== undefined && !(PROGRESS_MODES as readonly string[]).includes(o.progress))
+    throw new CLIError(
+      'USAGE',
+      `Cannot show progress as "${o.progress}": the modes are ${PROGRESS_MODES.join(', ')}`,
+      'fixity help progress',
+    );
   if (!(OUTPUT_FORMATS as readonly string[]).includes(output))
     throw new CLIError(
       'USAGE',

@@ -24,6 +24,8 @@ export interface GlobalOptions {
   output?: OutputFormat;
   /** A server saved by `fixity login --name` (env FIXITY_CONTEXT). */
   context?: string;
+  /** How progress shows on stderr (progress.ts); env FIXITY_PROGRESS. */
+  progress?: string;
   server?: string;
   token?: string;
   data?: string;
@@ -73,7 +75,7 @@ export const OUTPUT_HELP = `Output formats (-o, --output FORMAT; --json is -o js
   name   one name per line: each object's digest, else its name, id, service or environment
 
 stdout carries only the result; progress, hints and warnings go to stderr, and with any format but text
-there is no progress at all. Errors are one JSON line on stderr ({"error":{"code","message","fix"}}) with
+there is no progress unless --progress names a mode (fixity help progress). Errors are one JSON line on stderr ({"error":{"code","message","fix"}}) with
 every format but text.
 
   fixity env list -o name

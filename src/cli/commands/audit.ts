@@ -68,7 +68,7 @@ async function runReport(g: GlobalOptions, flags: ReportFlags): Promise<void> {
   const { client, server } = resolveClient(g);
   const info = await client.ledger();
   const trusted = await trustedLedgerKey(server, info, flags.key, warn);
-  const progress = createProgress({ json: g.json === true });
+  const progress = createProgress({ json: g.json === true, mode: g.progress });
   progress.set('audit', 'reading the ledger on the server…');
   const query = new URLSearchParams({ format: 'json' });
   if (since !== undefined) query.set('since', since.toISOString());

@@ -80,7 +80,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
         keyFile === undefined
           ? undefined
           : await builderAttestor(keyFile, ledgerRecorder(client, flags.tlog !== false), flags.push?.[0]);
-      const progress = createProgress({ json: g.json === true });
+      const progress = createProgress({ json: g.json === true, mode: g.progress });
       const epoch = process.env.SOURCE_DATE_EPOCH;
       // Loaded on use: the build room is heavy and other commands should start fast.
       const { build } = await import('../../build/build.ts');

@@ -121,7 +121,7 @@ export function addLedgerCommands(program: Command, globals: () => GlobalOptions
 }
 
 async function download(client: APIClient, file: string, g: GlobalOptions): Promise<number> {
-  const progress = createProgress({ json: g.json === true });
+  const progress = createProgress({ json: g.json === true, mode: g.progress });
   const { body, length } = await client.ledgerExport();
   let seen = 0;
   const count = new Transform({
