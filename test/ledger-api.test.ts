@@ -174,7 +174,9 @@ for (const makeDatabase of await testDatabases()) {
         headers: { authorization: h.auth() },
       });
       assert.equal(verified.statusCode, 200, verified.body);
-      assert.equal(JSON.parse(verified.body).ok, true);
+      // The report says what did not verify; it failed once in a loaded CI run on PostgreSQL, with the feeder
+      // appending the reader token's event meanwhile, and never alone since.
+      assert.equal(JSON.parse(verified.body).ok, true, verified.body);
     });
   });
 }
