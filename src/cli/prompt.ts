@@ -40,12 +40,17 @@ export async function valueOrAsk(
       `Cannot ${ask.action} without ${ask.flag}: this run cannot ask for it`,
       `add ${ask.flag} "…"`,
     );
+  for (;;) {
+    const answer = (await askLine(ask.question)).trim();
+    if (answer !== '') return answer;
+  }
+}
+
+/** One line typed on the terminal, the question on stderr. */
+async function askLine(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    for (;;) {
-      const answer = (await rl.question(ask.question)).trim();
-      if (answer !== '') return answer;
-    }
+    return await rl.question(question);
   } finally {
     rl.close();
   }
@@ -62,13 +67,7 @@ export async function confirmByName(c: Confirmation): Promise<void> {
     );
   }
   for (const line of c.detail ?? []) process.stderr.write(`${line}\n`);
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  let answer: string;
-  try {
-    answer = await rl.question(`Type "${c.name}" to ${c.action}: `);
-  } finally {
-    rl.close();
-  }
+  const answer = await askLine(`Type "${c.name}" to ${c.action}: `);
   if (answer.trim() !== c.name) {
     throw new CLIError(
       'FAILED',

@@ -7,7 +7,7 @@ import type { Digest } from '../core/index.ts';
 import type { ReleaseService } from '../release/index.ts';
 import type { Executor } from '../store/index.ts';
 import { DeployError } from './deploy-error.ts';
-import { deployRecords, type EnvironmentVersion } from './deploy-records.ts';
+import { deployRecords, type EnvironmentVersion, type RolloutRecord, type ServiceRecord } from './deploy-records.ts';
 import type { EnvironmentSpec, ServiceSpec } from './environment-spec.ts';
 
 type Release = Pick<ReleaseService, 'promotions' | 'isVetoed'>;
@@ -59,4 +59,19 @@ export async function assertDeployable(release: Release, env: EnvironmentSpec, i
       'NOT_PROMOTED',
       `Cannot deploy ${image} to ${env.name}: it was never promoted to stage "${env.stage}" (fixity promote REF --to ${env.stage})`,
     );
+}
+
+/**
+ * Where a deploy of `target` stands against what a service runs: another rollout under way (a conflict),
+ * this very release rolling out already, the release already served, or free to start. The deploy and its
+ * dry run both decide by this.
+ */
+export function deployState(
+  record: Pick<ServiceRecord, 'currentRelease'> | null,
+  active: RolloutRecord | null,
+  target: Digest,
+): { kind: 'conflict' | 'in-progress'; rollout: RolloutRecord } | { kind: 'unchanged' | 'start' } {
+  if (active !== null && active.status === 'active')
+    return { kind: active.target === target ? 'in-progress' : 'conflict', rollout: active };
+  return { kind: record?.currentRelease === target ? 'unchanged' : 'start' };
 }

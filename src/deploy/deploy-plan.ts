@@ -6,7 +6,7 @@
 import type { Digest } from '../core/index.ts';
 import type { ReleaseService } from '../release/index.ts';
 import type { StoreDatabase } from '../store/index.ts';
-import { assertDeployable, environmentOf, resolveImage, serviceOf } from './deploy-checks.ts';
+import { assertDeployable, deployState, environmentOf, resolveImage, serviceOf } from './deploy-checks.ts';
 import { DeployError } from './deploy-error.ts';
 import { deployRecords } from './deploy-records.ts';
 import { configDigest, releaseConfig, releaseDigest } from './release-digest.ts';
@@ -53,15 +53,16 @@ export async function planDeploy(
     }
     const release = releaseDigest(image, configDigest(releaseConfig(svc, env.spec)));
     const active = record?.rolloutId ? await deployRecords.rollout(db, record.rolloutId) : null;
-    const [result, message]: [DeployPlanItem['result'], string] =
-      active !== null && active.status === 'active'
-        ? active.target === release
-          ? ['in-progress', `this release is already rolling out (rollout ${active.id})`]
-          : ['conflict', `rollout ${active.id} of ${active.target.slice(7, 19)} is in progress`]
-        : record?.currentRelease === release
-          ? ['unchanged', 'already serving this release']
-          : ['start', `a ${strategy} rollout to ${svc.replicas} replica(s)`];
-    items.push({ ...base, result, release, image, message });
+    const state = deployState(record, active, release);
+    const message =
+      state.kind === 'in-progress'
+        ? `this release is already rolling out (rollout ${state.rollout.id})`
+        : state.kind === 'conflict'
+          ? `rollout ${state.rollout.id} of ${state.rollout.target.slice(7, 19)} is in progress`
+          : state.kind === 'unchanged'
+            ? 'already serving this release'
+            : `a ${strategy} rollout to ${svc.replicas} replica(s)`;
+    items.push({ ...base, result: state.kind, release, image, message });
   }
   return items;
 }

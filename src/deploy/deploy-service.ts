@@ -213,22 +213,22 @@ export function createDeployActions(deps: DeployDeps) {
           await log.lock(trx, `deploy:svc:${env.name}/${svc.name}`);
           const current = await deployRecords.service(trx, env.name, svc.name);
           const active = current?.rolloutId ? await deployRecords.rollout(trx, current.rolloutId) : null;
-          if (active !== null && active.status === 'active') {
-            if (active.target === target)
-              return {
-                service: svc.name,
-                result: 'in-progress',
-                release: target,
-                image,
-                rollout: active.id,
-                message: 'this release is already rolling out',
-              };
+          const state = checks.deployState(current, active, target);
+          if (state.kind === 'in-progress')
+            return {
+              service: svc.name,
+              result: 'in-progress',
+              release: target,
+              image,
+              rollout: state.rollout.id,
+              message: 'this release is already rolling out',
+            };
+          if (state.kind === 'conflict')
             throw new DeployError(
               'ROLLOUT_CONFLICT',
-              `Cannot deploy ${svc.name}: rollout ${active.id} of ${active.target.slice(7, 19)} is in progress (fixity rollout abort ${env.name} ${svc.name}, or wait)`,
+              `Cannot deploy ${svc.name}: rollout ${state.rollout.id} of ${state.rollout.target.slice(7, 19)} is in progress (fixity rollout abort ${env.name} ${svc.name}, or wait)`,
             );
-          }
-          if (current?.currentRelease === target)
+          if (state.kind === 'unchanged')
             return {
               service: svc.name,
               result: 'unchanged',
