@@ -7,10 +7,11 @@
  * Progress goes to stderr; the table (or, with --json, one JSON document) goes to stdout. Every measurement
  * is preceded by reading the tree once, so all of them start from a warm page cache.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ask, watchSocket } from '../src/build/fs-watch.ts';
 import { hasCommand, median, run } from './build-lib/run.ts';
 import { ensureTree } from './build-lib/tree.ts';
 
@@ -33,13 +34,14 @@ function parseOptions(): { repeat: number; json: boolean } {
   return { repeat, json: values.json };
 }
 
-type Key = 'tarGzip' | 'tarPigz' | 'cold' | 'prime' | 'warm' | 'coldZstd' | 'coldFast';
+type Key = 'tarGzip' | 'tarPigz' | 'cold' | 'prime' | 'warm' | 'warmRead' | 'coldZstd' | 'coldFast';
 const LABELS: Record<Key, string> = {
   tarGzip: 'tar | gzip -6 -n',
   tarPigz: 'tar | pigz -6 -n (all cores)',
   cold: 'fixity build --no-cache (cold)',
   prime: 'fixity build, empty cache (fills it)',
-  warm: 'fixity build, warm cache, nothing changed',
+  warm: 'fixity build, warm cache, nothing changed (file watcher)',
+  warmRead: 'fixity build, warm cache, nothing changed, --no-watch (tree read)',
   coldZstd: 'fixity build --no-cache --compression zstd',
   coldFast: 'fixity build --no-cache --compression-level 1',
 };
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
     cold: [],
     prime: [],
     warm: [],
+    warmRead: [],
     coldZstd: [],
     coldFast: [],
   };
@@ -65,12 +68,17 @@ async function main(): Promise<void> {
   const digests: string[] = [];
   let runDigests = new Set<string>();
   const warmPageCache = () => run(`cd ${tree.dir} && ${TAR} | cat > /dev/null`);
+  // The file watcher the builds start (and this benchmark stops), in a directory of the benchmark's own.
+  const watch = { FIXITY_WATCH_DIR: join(workDir, 'watch'), FIXITY_BUILD_WATCH: '1' };
   const fixity = async (key: Key, cacheHome: string, flags: string[]) => {
     await warmPageCache();
     log(`${LABELS[key]}`);
-    const r = await run([...CLI, 'build', tree.dir, '--json', ...flags], { XDG_CACHE_HOME: cacheHome });
+    const r = await run([...CLI, 'build', tree.dir, '--json', ...flags], { XDG_CACHE_HOME: cacheHome, ...watch });
     samples[key].push(r);
-    const result = JSON.parse(r.stdout) as { digest: string; layers: Array<{ size: number }> };
+    const result = JSON.parse(r.stdout) as { digest: string; layers: Array<{ size: number }>; sources: string };
+    // A warm build that read the tree after all would be the other row: say so rather than mislabel it.
+    if ((key === 'warm') !== (result.sources === 'unchanged'))
+      throw new Error(`${LABELS[key]}: the build says its sources were ${result.sources}`);
     layerBytes.set(
       key,
       result.layers.reduce((sum, l) => sum + l.size, 0),
@@ -94,6 +102,7 @@ async function main(): Promise<void> {
       await rm(cacheHome, { recursive: true, force: true });
       await fixity('prime', cacheHome, []);
       await fixity('warm', cacheHome, []);
+      await fixity('warmRead', cacheHome, ['--no-watch']);
       await rm(cacheHome, { recursive: true, force: true });
       await fixity('coldZstd', cacheHome, ['--no-cache', '--compression', 'zstd']);
       await fixity('coldFast', cacheHome, ['--no-cache', '--compression-level', '1']);
@@ -104,6 +113,7 @@ async function main(): Promise<void> {
       throw new Error(`cold, primed and warm builds gave different digests: ${[...runDigests]}`);
     digests.push(...runDigests);
   }
+  const watcher = await stopWatcher(watch.FIXITY_WATCH_DIR);
 
   const seconds = (key: Key) => (samples[key].length > 0 ? median(samples[key].map((s) => s.seconds)) : null);
   const peak = (key: Key) => {
@@ -131,6 +141,12 @@ async function main(): Promise<void> {
       target: '≥ 20',
       met: (v: number) => v >= 20,
     },
+    {
+      name: 'cold / warm --no-watch',
+      value: ratio(seconds('cold'), seconds('warmRead')),
+      target: '(no target)',
+      met: () => null,
+    },
     { name: 'peak memory, MiB', value: peakMiB > 0 ? peakMiB : null, target: '< 300', met: (v: number) => v < 300 },
   ].map((t) => ({ name: t.name, value: t.value, target: t.target, met: t.value === null ? null : t.met(t.value) }));
 
@@ -156,7 +172,7 @@ async function main(): Promise<void> {
   if (options.json) {
     const tree_ = { files: tree.files, directories: tree.directories, bytes: tree.bytes };
     process.stdout.write(
-      `${JSON.stringify({ command, machine, tree: tree_, digests, measurements, targets }, null, 2)}\n`,
+      `${JSON.stringify({ command, machine, tree: tree_, digests, measurements, targets, watcher }, null, 2)}\n`,
     );
     return;
   }
@@ -179,8 +195,22 @@ async function main(): Promise<void> {
     ...targets.map(
       (t) => `| ${t.name} | ${fmt(t.value)} | ${t.target} | ${t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'} |`,
     ),
+    '',
+    watcher === null
+      ? 'file watcher: did not answer'
+      : `file watcher (a process of its own, stopped now): ${watcher.watches.toLocaleString('en-US')} directories watched, peak RSS ${fmt(watcher.peakMiB, 0)} MiB`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+// The watcher's size (its peak RSS from /proc), then stops it; null when none answers.
+async function stopWatcher(dir: string): Promise<{ watches: number; peakMiB: number | null } | null> {
+  const status = await ask(watchSocket(dir), { op: 'status' }, 2000);
+  if (!('answer' in status)) return null;
+  const { pid, watches } = status.answer as { pid: number; watches: number };
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''));
+  await ask(watchSocket(dir), { op: 'stop' }, 2000);
+  return { watches, peakMiB: hwm ? Number(hwm[1]) / 1024 : null };
 }
 
 main().catch((error: unknown) => {

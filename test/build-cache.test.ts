@@ -12,7 +12,7 @@ import { createRegistryClient } from '../src/oci/index.ts';
 import { type CLIResult, runCLI } from './support/server-process.ts';
 
 const HELLO = new URL('../examples/hello/', import.meta.url).pathname;
-const KINDS = ['layers', 'evidence', 'files', 'secrets', 'incomplete'];
+const KINDS = ['layers', 'evidence', 'files', 'secrets', 'builds', 'incomplete'];
 
 /** Exactly one JSON document on stdout, and exit 0. */
 function json<T>(r: CLIResult, what: string): T {
@@ -70,7 +70,7 @@ describe('the build cache', () => {
     const first = await build(options(one, cacheDir));
     assert.deepEqual(
       first.cache?.removed.map((k) => k.entries),
-      [0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0],
       'under the default cap',
     );
     const other = await build(options(two, cacheDir, { cacheMaxBytes: 1 }));
@@ -81,6 +81,7 @@ describe('the build cache', () => {
         ['evidence', 1],
         ['files', 1],
         ['secrets', 1],
+        ['builds', 0],
         ['incomplete', 0],
       ],
       'the first build’s entries went',
@@ -121,7 +122,7 @@ describe('the build cache', () => {
     );
     assert.deepEqual(
       du.kinds.map((k) => k.entries),
-      [1, 1, 1, 1, 0],
+      [1, 1, 1, 1, 0, 0],
     );
     assert.equal(
       du.bytes,
@@ -156,7 +157,7 @@ describe('the build cache', () => {
     assertTally(pruned.remaining, 'remaining');
     assert.deepEqual(
       pruned.removed.map((k) => k.entries),
-      [1, 1, 1, 1, 0],
+      [1, 1, 1, 1, 0, 0],
     );
     const empty = json<{ bytes: number }>(await runCLI(['cache', 'du', '--json'], { env }), 'cache du');
     assert.equal(empty.bytes, 0);

@@ -13,6 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { constants, createGzip, createZstdCompress } from 'node:zlib';
+import { BuildError } from './build-error.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -36,6 +37,17 @@ export const COMPRESSION_LEVELS = {
   gzip: { min: 1, max: 9, default: 6 },
   zstd: { min: 1, max: 19, default: 3 },
 } as const;
+/** The level to name, or undefined for the compression's default; LAYER_INVALID outside its range. */
+export function checkLevel(compression: 'gzip' | 'zstd', level: number | undefined): number | undefined {
+  const range = COMPRESSION_LEVELS[compression];
+  if (level === undefined || level === range.default) return undefined;
+  if (Number.isInteger(level) && level >= range.min && level <= range.max) return level;
+  throw new BuildError(
+    'LAYER_INVALID',
+    `Cannot compress at level ${level}: ${compression} takes ${range.min} to ${range.max} (default ${range.default})`,
+  );
+}
+
 // zlib's output buffer per member. Its default of 16 KiB returned to the main thread a dozen times per 1 MiB
 // block, each a threadpool round trip; 256 KiB holds a whole member of anything but incompressible input.
 const OUTPUT_CHUNK = 256 << 10;

@@ -5,16 +5,20 @@
  * Ends with the sources' finish(): what packing hashed is remembered and scanned, and SECRET_FOUND stops the
  * build here, after the layers packed by this build are taken out of the cache again.
  */
+import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { isErrorWithCode } from '../core/index.ts';
+import { type Digest, isErrorWithCode } from '../core/index.ts';
 import type { BuildEvent } from './build.ts';
 import { discardCacheEntry } from './cache-entry.ts';
 import { collectGarbage } from './collect-garbage.ts';
-import type { CollectedSources } from './collect-sources.ts';
+import { type CollectedSources, type CollectSourcesOptions, collectSources } from './collect-sources.ts';
 import type { LayerDescriptor } from './image-config.ts';
+import { imageFiles, treeDigest } from './image-files.ts';
 import type { LayerCache } from './layer-cache.ts';
 import { writeLayer } from './layer-tar.ts';
-import type { FileEntry } from './source-tree.ts';
+import { findPackages } from './lockfiles.ts';
+import type { SBOMInput } from './sbom.ts';
+import { type FileEntry, sourcePath } from './source-tree.ts';
 
 /** A layer of the image as built: its descriptor, its blob open, its cache key, whether the cache had it. */
 export interface BuiltLayer extends LayerDescriptor {
@@ -118,4 +122,59 @@ export async function buildLayers(options: BuildLayersOptions): Promise<BuiltLay
   }
   if (packed > 0) collectGarbage();
   return layers;
+}
+
+/** The layers as a build that reads its sources makes them, and what its evidence is made of. */
+export interface MadeLayers {
+  layers: BuiltLayer[];
+  /** Entries per layer. */
+  files: number[];
+  sourceTreeDigest: Digest;
+  /** The SBOM's inputs, for the image `digest`. */
+  sbomInput: (digest: Digest) => Promise<SBOMInput>;
+  /** What the SBOM envelope is cached by, for the image `digest`. */
+  sbomKey: (digest: Digest) => unknown[];
+  /** Files with several links (see build-memo.ts). */
+  linked: Array<[path: string, stamp: string]>;
+}
+
+/** Lists, hashes and scans the sources (collect-sources.ts), then builds the layers from them. */
+export async function makeLayers(
+  options: Omit<CollectSourcesOptions, 'hashWhilePacking'> &
+    Omit<BuildLayersOptions, 'sources'> & { toolVersion: string },
+): Promise<MadeLayers> {
+  const { spec, cache, useCache, mtime, toolVersion } = options;
+  // A build that packs every layer (--no-cache, or no layer cached to find) hashes files as it packs them, so
+  // each is read once; otherwise the layer keys, which need every digest, come first.
+  const hashWhilePacking = !useCache || (await cache.isEmpty());
+  const sources = await collectSources({ ...options, hashWhilePacking });
+  const layers = await buildLayers({ ...options, sources });
+  const collected = sources.layers;
+  return {
+    layers,
+    files: collected.map((entries) => entries.length),
+    sourceTreeDigest: treeDigest(collected),
+    sbomInput: async (digest) => ({
+      name: spec.name,
+      version: spec.version,
+      imageDigest: digest,
+      created: new Date(mtime * 1000).toISOString(),
+      files: imageFiles(collected),
+      // Host paths are made only for the few files read (lock files, package manifests).
+      packages: await findPackages(
+        collected.flat().filter((e) => e.type === 'file' && e.source !== null),
+        sourcePath,
+      ),
+      toolVersion,
+    }),
+    // The layer keys name every packaged path and content, and the image digest everything else in the
+    // image; they leave out the SHA-1s (the layer's bytes follow from the SHA-256s), which the SBOM lists.
+    sbomKey: (digest) => {
+      const sha1s = createHash('sha256');
+      for (const entries of collected) for (const e of entries) if (e.sha1 !== null) sha1s.update(e.sha1);
+      const layerKeys = layers.map((l) => l.key);
+      return [spec.name, spec.version, digest, mtime, toolVersion, layerKeys, sha1s.digest('hex')];
+    },
+    linked: sources.linked,
+  };
 }

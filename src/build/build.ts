@@ -1,30 +1,25 @@
-import { createHash } from 'node:crypto';
 import { type FileHandle, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { type Clock, type Digest, digestOf } from '../core/index.ts';
 import { MEDIA_TYPES, type RegistryClient } from '../oci/index.ts';
 import { readLock, resolveBaseImage, writeLock } from './base-image.ts';
-import { COMPRESSION_LEVELS } from './block-compressor.ts';
-import { BuildError } from './build-error.ts';
-import { buildLayers } from './build-layers.ts';
+import { checkLevel } from './block-compressor.ts';
+import { makeLayers } from './build-layers.ts';
+import { findMemo, reuseLayers, writeBuildMemo } from './build-memo.ts';
 import { type BuildReferrersOptions, buildReferrers } from './build-referrers.ts';
 import { assertCacheMaxBytes, type CachePruneResult, DEFAULT_CACHE_MAX_BYTES, pruneCache } from './cache-prune.ts';
-import { collectSources } from './collect-sources.ts';
+import type { FileWatcher } from './fs-watch.ts';
 import { type BaseImage, createImageConfig, createImageManifest, type LayerDescriptor } from './image-config.ts';
-import { imageFiles, treeDigest } from './image-files.ts';
 import { createLayerCache } from './layer-cache.ts';
-import { findPackages } from './lockfiles.ts';
 import { runPrepare } from './prepare.ts';
 import { createProvenanceStatement } from './provenance.ts';
 import { publishImage } from './publish-image.ts';
 import type { SignedEvidence } from './referrer-evidence.ts';
-import type { SBOMInput } from './sbom.ts';
 
 export type { SignedEvidence } from './referrer-evidence.ts';
 
 import { readSourceInfo, type SourceInfo } from './source-info.ts';
-import { sourcePath } from './source-tree.ts';
 import { loadBuildSpec } from './spec.ts';
 
 export const BUILDER_ID = 'https://fixity.dev/builder/local';
@@ -57,6 +52,11 @@ export interface BuildOptions {
    * referrer's single layer. The build room knows no keys; the caller wires the trust room in.
    */
   attest?: Attestor;
+  /**
+   * The file watcher (fs-watch.ts): with it, a build whose inputs and sources are unchanged since the last
+   * build of them reuses that build's layers without reading the tree (build-memo.ts). Not with --no-cache.
+   */
+  watch?: FileWatcher | undefined;
 }
 
 /** Evidence as the attestor returns it: one referrer layer (e.g. a Sigstore bundle) and how to label it. */
@@ -73,7 +73,10 @@ export type BuildEvent =
   | { kind: 'prepare'; line: string }
   | { kind: 'layer'; index: number; files: number; bytesIn: number; bytesOut: number; cached: boolean; done: boolean }
   | { kind: 'push'; ref: string; what: string; result: string }
-  | { kind: 'warning'; message: string };
+  | { kind: 'warning'; message: string }
+  /** What the file watcher said: nothing changed since the last build of these inputs, or why it cannot tell. */
+  | { kind: 'watch'; unchanged: true }
+  | { kind: 'watch'; unchanged: false; reason: string };
 
 export interface BuildResult {
   digest: Digest;
@@ -91,6 +94,8 @@ export interface BuildResult {
   sbom: { digest: Digest; statement: object };
   /** The cache pruned after the build; null when that failed (a `warning` event says why). */
   cache: CachePruneResult | null;
+  /** Whether the sources were read, or known unchanged from the file watcher and the last build reused. */
+  sources: 'read' | 'unchanged';
 }
 
 /** fixity.yaml + source → a reproducible OCI image, its provenance and SBOM, pushed and/or laid out. */
@@ -101,6 +106,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cacheMaxBytes = assertCacheMaxBytes(options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   const startedOn = clock.now();
   const root = resolve(dir);
+  // Unless --no-cache, files unchanged since an earlier build are neither hashed nor scanned again.
+  const useCache = options.noCache !== true;
+  // Asked before anything under the root is read: every change from here on is one the next build hears of.
+  const watched = useCache && options.watch !== undefined ? await options.watch.sync(root) : null;
   const spec = await loadBuildSpec(join(root, 'fixity.yaml'));
   const info = await readSourceInfo(root, { sourceDateEpoch: options.sourceDateEpoch });
   onEvent?.({ kind: 'source', info });
@@ -137,36 +146,33 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       prepared !== null && spec.prepare!.outputs.some((o) => from === o || from.startsWith(`${o}/`))
         ? prepared.workdir
         : root;
-    // Unless --no-cache, files unchanged since an earlier build are neither hashed nor scanned again.
-    const useCache = options.noCache !== true;
     const cache = createLayerCache(join(cacheDir, 'layers'), { clock });
-    // A build that packs every layer (--no-cache, or no layer cached to find) hashes files as it packs them, so
-    // each is read once; otherwise the layer keys, which need every digest, come first.
-    const hashWhilePacking = !useCache || (await cache.isEmpty());
-    const sources = await collectSources({
-      spec,
-      root,
-      layerRoot,
-      cacheDir,
-      useCache,
-      clock,
-      used,
-      signal,
-      hashWhilePacking,
-    });
-    const collected = sources.layers;
-    const layers = await buildLayers({
-      sources,
-      cache,
-      useCache,
-      mtime: info.sourceDateEpoch,
-      compression,
-      compressionLevel: level,
-      toolVersion,
-      signal,
-      onEvent,
-      opened,
-    });
+    const memo =
+      watched !== null && prepared === null && options.attest === undefined
+        ? await findMemo({ cacheDir, watched, root, spec, info, base, toolVersion, compression, level })
+        : null;
+    if (memo !== null) used.add(memo.path);
+    const reused = memo?.memo ? await reuseLayers(memo.memo, { cacheDir, root, spec, cache, clock, onEvent }) : null;
+    if (watched !== null) {
+      onEvent?.(
+        reused !== null
+          ? { kind: 'watch', unchanged: true }
+          : {
+              kind: 'watch',
+              unchanged: false,
+              reason:
+                'reason' in watched ? watched.reason : 'changed since the last build of these inputs, or none yet',
+            },
+      );
+    }
+    const made =
+      reused ??
+      (await makeLayers({
+        ...{ spec, root, layerRoot, cacheDir, useCache, clock, used, signal, cache, toolVersion, onEvent, opened },
+        ...{ mtime: info.sourceDateEpoch, compression, compressionLevel: level },
+      }));
+    const { layers } = made;
+    if (reused !== null) opened.push(...layers.map((l) => l.file));
     const layerKeys = layers.map((l) => l.key);
     for (const key of layerKeys) used.add(cache.entry(key));
 
@@ -180,21 +186,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const config = createImageConfig(inputs);
     const manifest = createImageManifest(inputs, config);
     const digest = digestOf(manifest);
-    const sourceTreeDigest = treeDigest(collected);
-
-    const sbomInput = async (): Promise<SBOMInput> => ({
-      name: spec.name,
-      version: spec.version,
-      imageDigest: digest,
-      created: new Date(info.sourceDateEpoch * 1000).toISOString(),
-      files: imageFiles(collected),
-      // Host paths are made only for the few files read (lock files, package manifests).
-      packages: await findPackages(
-        collected.flat().filter((e) => e.type === 'file' && e.source !== null),
-        sourcePath,
-      ),
-      toolVersion,
-    });
+    if (reused !== null && digest !== memo?.memo?.digest) {
+      // The memo's inputs left out something that changes the image: it goes, and the sources are read.
+      await rm(memo!.path, { force: true });
+      return build({ ...options, watch: undefined });
+    }
+    const { sourceTreeDigest } = made;
     const subject = { name: spec.name, digest };
     const provenance = createProvenanceStatement({
       subject,
@@ -227,21 +224,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       scratch = await mkdtemp(join(tmpdir(), 'fixity-sbom-'));
       envelope = { dir: scratch };
     } else {
-      // The layer keys name every packaged path and content, and the image digest everything else in the
-      // image; they leave out the SHA-1s (the layer's bytes follow from the SHA-256s), which the SBOM lists.
-      const key = () => {
-        const sha1s = createHash('sha256');
-        for (const entries of collected) for (const e of entries) if (e.sha1 !== null) sha1s.update(e.sha1);
-        return [spec.name, spec.version, digest, info.sourceDateEpoch, toolVersion, layerKeys, sha1s.digest('hex')];
-      };
-      envelope = { cacheDir, key, clock };
+      envelope = { cacheDir, key: () => made.sbomKey(digest), clock };
     }
     const { evidence, sbomStatement } = await buildReferrers({
       subject,
       manifestSize: manifest.byteLength,
       epoch: info.sourceDateEpoch,
       provenance,
-      sbomInput,
+      sbomInput: () => made.sbomInput(digest),
       attest: options.attest,
       envelope,
       used,
@@ -264,6 +254,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ociArchive: options.ociArchive,
       onEvent,
     });
+    if (memo !== null && reused === null && watched !== null && 'token' in watched) {
+      const { token, generation } = watched;
+      const kept = { token, generation, digest, sourceTreeDigest, sbomKey: made.sbomKey(digest), linked: made.linked };
+      await writeBuildMemo(memo.path, {
+        ...kept,
+        layers: layers.map((l, i) => ({ key: l.key, files: made.files[i]! })),
+      });
+    }
     let pruned: CachePruneResult | null = null;
     try {
       pruned = await pruneCache(cacheDir, { maxBytes: cacheMaxBytes, keep: used, clock });
@@ -294,21 +292,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         },
       },
       cache: pruned,
+      sources: reused === null ? 'read' : 'unchanged',
     };
   } finally {
     await Promise.all(opened.map((file) => file.close()));
     if (scratch !== null) await rm(scratch, { recursive: true, force: true });
     if (prepared !== null) await rm(dirname(prepared.workdir), { recursive: true, force: true });
   }
-}
-
-/** The level to name, or undefined for the compression's default; LAYER_INVALID outside its range. */
-function checkLevel(compression: 'gzip' | 'zstd', level: number | undefined): number | undefined {
-  const range = COMPRESSION_LEVELS[compression];
-  if (level === undefined || level === range.default) return undefined;
-  if (Number.isInteger(level) && level >= range.min && level <= range.max) return level;
-  throw new BuildError(
-    'LAYER_INVALID',
-    `Cannot compress at level ${level}: ${compression} takes ${range.min} to ${range.max} (default ${range.default})`,
-  );
 }

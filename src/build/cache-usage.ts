@@ -13,11 +13,12 @@ export const CACHE_KINDS = {
   evidence: 'SBOM envelopes, by everything that decides their bytes',
   files: 'file digests remembered per source directory',
   secrets: 'contents the secret scan found clean, per source',
+  builds: 'the last build of each set of inputs, reused while the file watcher sees no change',
 } as const;
 
 export type CacheKind = keyof typeof CACHE_KINDS;
 
-/** One entry: a directory (layers, evidence) or a file (files, secrets). */
+/** One entry: a directory (layers, evidence) or a file (files, secrets, builds). */
 export interface CacheEntry {
   kind: CacheKind;
   path: string;
@@ -48,6 +49,7 @@ const ENTRY_NAME: Record<CacheKind, RegExp> = {
   evidence: /^[0-9a-f]{64}$/,
   files: /^[0-9a-f]{64}\.json$/,
   secrets: /^[0-9a-f]{64}\.json$/,
+  builds: /^[0-9a-f]{64}\.json$/,
 };
 
 /** Lists the cache under `dir` (empty when it does not exist). Anything removed while listing is left out. */

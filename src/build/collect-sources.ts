@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Clock } from '../core/index.ts';
 import { BuildError } from './build-error.ts';
 import { collectGarbage, LARGE_GARBAGE } from './collect-garbage.ts';
-import { type FileDigestCache, openDigestCache } from './digest-cache.ts';
+import { type FileDigestCache, openDigestCache, stampOf } from './digest-cache.ts';
 import { type PackOptions, packsWhole } from './pack-entries.ts';
 import { openScanMemo, scannerVersion } from './scan-memo.ts';
 import { createSecretScanner, formatFindings, type ScannedFile, type SecretScanner } from './secret-scan.ts';
@@ -50,6 +50,8 @@ export interface CollectedSources {
   layers: FileEntry[][];
   /** Per layer, the files left for packing to hash (none unless `hashWhilePacking`); see PendingFiles. */
   pending: PendingFiles[];
+  /** Files with more than one link, as host path and stamp (see build-memo.ts). */
+  linked: Array<[path: string, stamp: string]>;
   /**
    * Once no file is pending: saves the remembered digests and scans what was not scanned yet (SECRET_FOUND
    * when a packaged file holds a likely secret). Without `hashWhilePacking`, it has run before collectSources
@@ -87,6 +89,7 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
   // Each layer's digest cache, where what it hashes and finds clean is remembered.
   const remembering: Array<FileDigestCache | undefined> = [];
   const listings: PendingFile[][] = [];
+  const linked: CollectedSources['linked'] = [];
   // Files to scan: not yet hashed (no digest), or without a clean verdict for their remembered digest.
   let toScan = 0;
   const vouched = (entry: FileEntry, layer: number) =>
@@ -110,6 +113,7 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
     );
     layers.push(listed.entries);
     listings.push(listed.pending);
+    for (const file of listed.linked) linked.push([file.path, stampOf(file.stamp)]);
     for (const entry of listed.entries) if (entry.type === 'file' && !vouched(entry, index)) toScan++;
   }
 
@@ -194,6 +198,7 @@ export async function collectSources(options: CollectSourcesOptions): Promise<Co
   const collected: CollectedSources = {
     layers,
     pending,
+    linked,
     finish: () => {
       finished ??= finish();
       return finished;

@@ -16,7 +16,10 @@ export interface SourceInfo {
 
 async function git(dir: string, ...args: string[]): Promise<string | null> {
   try {
-    return (await run('git', ['-C', dir, ...args], { env: { ...process.env, LC_ALL: 'C' } })).stdout.trim();
+    // No optional locks: a status that takes .git/index.lock to refresh the index is a change under the root
+    // for the file watcher (fs-watch-daemon.ts), and a race with the user's own git.
+    const env = { ...process.env, LC_ALL: 'C', GIT_OPTIONAL_LOCKS: '0' };
+    return (await run('git', ['-C', dir, ...args], { env })).stdout.trim();
   } catch {
     return null;
   }

@@ -136,7 +136,7 @@ export function settlePending(file: PendingFile, digests: FileDigests): void {
 export async function listLayer(
   layer: LayerSource,
   options: Omit<CollectOptions, 'onContent'> = {},
-): Promise<{ entries: FileEntry[]; pending: PendingFile[] }> {
+): Promise<{ entries: FileEntry[]; pending: PendingFile[]; linked: Array<{ path: string; stamp: FileStamp }> }> {
   const { signal } = options;
   signal?.throwIfAborted();
   const uid = checkId(options.uid ?? 0, 'uid');
@@ -186,14 +186,17 @@ export async function listLayer(
     else others.push(entry);
   }
   const pending: PendingFile[] = [];
+  // Files with several links, whose content can change through a path outside this tree (build-memo.ts).
+  const linked: Array<{ path: string; stamp: FileStamp }> = [];
   for (const { entry, found: f } of contents) {
+    if (f.inode !== null) linked.push({ path: `${root}/${f.rel}`, stamp: f.stamp! });
     const file: PendingFile = { entry, rel: f.rel, stamp: f.stamp!, links: linksOf.get(entry) ?? [] };
     for (const e of [entry, ...file.links]) e.size = Number(file.stamp.size);
     const known = options.digests?.get(f.rel, file.stamp) ?? null;
     if (known === null) pending.push(file);
     else settlePending(file, known);
   }
-  return { entries, pending };
+  return { entries, pending, linked };
 }
 
 // UTF-8 byte order. JavaScript compares UTF-16 code units, which agrees with it unless a string holds a

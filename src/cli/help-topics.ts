@@ -28,6 +28,9 @@ const ENVIRONMENT = `Environment variables:
   FIXITY_PROGRESS     auto, tty, plain, json or quiet (see fixity help progress)
   FIXITY_CACHE_MAX    build cache size limit, e.g. 20GiB (default 10 GiB)
   XDG_CACHE_HOME      the build cache is $XDG_CACHE_HOME/fixity (default ~/.cache/fixity)
+  FIXITY_BUILD_WATCH  0: builds never use the file watcher; 1: they do in CI too (default: outside CI)
+  FIXITY_WATCH_DIR    the file watcher's socket directory (default $XDG_RUNTIME_DIR/fixity)
+  FIXITY_WATCH_IDLE_MS  how long the file watcher waits for a build before leaving (default 3 hours)
   NO_COLOR            no colour; FORCE_COLOR forces it
   SOURCE_DATE_EPOCH   the time a build stamps on every file (default: the clean git HEAD's commit time)`;
 

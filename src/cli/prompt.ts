@@ -21,8 +21,12 @@ export interface Confirmation {
 
 /** Whether this run can ask a person: both ends on a terminal and nothing saying it is unattended. */
 export function canPrompt(env: NodeJS.ProcessEnv = process.env): boolean {
-  const ci = env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI !== 'false';
-  return process.stdin.isTTY === true && process.stderr.isTTY === true && !ci && env.FIXITY_NO_PROMPT !== '1';
+  return process.stdin.isTTY === true && process.stderr.isTTY === true && !isCI(env) && env.FIXITY_NO_PROMPT !== '1';
+}
+
+/** Whether CI is set to something other than empty, 0 or false. */
+export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI !== 'false';
 }
 
 /**

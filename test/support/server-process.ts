@@ -37,7 +37,14 @@ function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     compileCache = mkdtempSync(join(tmpdir(), 'fixity-e2e-cache-'));
     tempDirs.add(compileCache);
   }
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: compileCache, NO_COLOR: '1', ...extra };
+  // No file watcher outlives a test run (builds outside CI start one): a test that wants it says so.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_COMPILE_CACHE: compileCache,
+    NO_COLOR: '1',
+    FIXITY_BUILD_WATCH: '0',
+    ...extra,
+  };
   for (const key of ['FIXITY_SERVER', 'FIXITY_TOKEN', 'FIXITY_DATA', 'FIXITY_DB', 'FIXITY_LISTEN']) {
     if (!(key in extra)) delete env[key];
   }

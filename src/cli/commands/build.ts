@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { COMPRESSION_LEVELS } from '../../build/block-compressor.ts';
 import type { CachePruneResult } from '../../build/cache-prune.ts';
+import { connectFileWatcher, type FileWatcher, watchDir } from '../../build/fs-watch.ts';
 import { systemClock } from '../../core/index.ts';
 import { VERSION } from '../../defaults.ts';
 import { createRegistryClient, parseReference } from '../../oci/index.ts';
@@ -10,6 +12,7 @@ import type { RecordSignatures } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
 import { CLIError, EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
 import { createProgress } from '../progress.ts';
+import { isCI } from '../prompt.ts';
 import { registryCredentials } from '../registry-credentials.ts';
 import { trustRoom } from '../rooms.ts';
 import { buildCacheDir, buildCacheMaxBytes } from './cache.ts';
@@ -27,6 +30,7 @@ interface BuildFlags {
   check?: boolean;
   key?: string;
   tlog?: boolean;
+  watch?: boolean;
 }
 
 export function addBuildCommand(program: Command, globals: () => GlobalOptions): void {
@@ -43,6 +47,10 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
       'gzip 1-9 (default 6), zstd 1-19 (default 3): lower builds faster and pushes more bytes; recorded in provenance',
     )
     .option('--no-cache', 'rebuild every layer, and hash and scan every file again')
+    .option(
+      '--no-watch',
+      'read the sources even when the file watcher saw no change since the last build (env FIXITY_BUILD_WATCH=0)',
+    )
     .option(
       '--cache-max <size>',
       'then prune the cache to this size, least recently used first (env FIXITY_CACHE_MAX; default 10GiB)',
@@ -62,6 +70,8 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
       [
         '',
         'The cache lives in $XDG_CACHE_HOME/fixity (else ~/.cache/fixity); see fixity cache du and fixity cache prune.',
+        'Outside CI, a per-user file watcher (started on first use, gone after 3 idle hours) tells the next build',
+        'whether anything under DIR changed; if nothing did, it reuses the last build without reading the tree.',
         '',
         'Examples:',
         '  fixity build examples/hello --push localhost:7070/hello:1.0.0',
@@ -99,6 +109,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
         ...(flags.ociLayout ? { ociLayout: flags.ociLayout } : {}),
         ...(flags.ociArchive ? { ociArchive: flags.ociArchive } : {}),
         ...(attest === undefined ? {} : { attest }),
+        watch: flags.cache !== false && watchWanted(flags, process.env) ? fileWatcher() : undefined,
         onEvent: (e) => {
           if (e.kind === 'layer') {
             progress.set(
@@ -107,6 +118,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
             );
           } else if (e.kind === 'push') progress.set(`push:${e.ref}`, `push ${e.ref}: ${e.what} ${e.result}`);
           else if (e.kind === 'warning') process.stderr.write(`warning: ${e.message}\n`);
+          else if (e.kind === 'watch' && e.unchanged) progress.set('watch', 'sources unchanged since the last build');
           else if (e.kind === 'source' && g.json !== true) {
             process.stderr.write(
               `source date ${e.info.sourceDateEpoch} (${e.info.epochFrom})${e.info.revision ? ` at ${e.info.revision.slice(0, 12)}` : ''}\n`,
@@ -137,6 +149,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
           provenance: result.provenance.digest,
           sbom: result.sbom.digest,
           cache: result.cache,
+          sources: result.sources,
         },
         () =>
           [
@@ -151,6 +164,31 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
           ].join('\n'),
       );
     });
+}
+
+/**
+ * Whether to ask the file watcher: not with --no-watch or FIXITY_BUILD_WATCH=0, and not in CI (where each
+ * job starts afresh and a background process would outlive it) unless FIXITY_BUILD_WATCH=1.
+ */
+export function watchWanted(flags: BuildFlags, env: NodeJS.ProcessEnv): boolean {
+  if (flags.watch === false || env.FIXITY_BUILD_WATCH === '0') return false;
+  return env.FIXITY_BUILD_WATCH === '1' || !isCI(env);
+}
+
+function fileWatcher(): FileWatcher {
+  const dir = watchDir();
+  const entry = fileURLToPath(new URL('../../build/fs-watch-process.ts', import.meta.url));
+  return connectFileWatcher({
+    dir,
+    // Detached, with nothing of this process's: it outlives the build, and answers the next one.
+    // A small young generation: it allocates little once its watches are set (89 against 103 MiB resident).
+    start: () =>
+      spawn(process.execPath, ['--max-semi-space-size=1', entry, dir], {
+        detached: true,
+        stdio: 'ignore',
+        cwd: '/',
+      }).unref(),
+  });
 }
 
 // Said only when the build's prune removed something: how much, and what the cache holds now.
