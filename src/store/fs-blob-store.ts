@@ -94,7 +94,9 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
   const uploads: UploadStore = {
     async create() {
       const id = newId(18);
-      closeSync(openSync(uploadPath(id), 'wx', 0o600));
+      // On the thread pool: creating a file waits for the journal while other uploads' fsyncs commit it
+      // (~0.2 ms per create at 900 small pushes/s), which inline would stall every other request.
+      await (await open(uploadPath(id), 'wx', 0o600)).close();
       return id;
     },
     // async, so a malformed id rejects like every other call instead of throwing synchronously
