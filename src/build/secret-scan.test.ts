@@ -178,6 +178,22 @@ describe('scanForSecrets()', () => {
     assert.deepEqual(await scanForSecrets(files), []);
   });
 
+  test('every rule is found in text full of multi-byte UTF-8, on the right line (the Latin-1 prefilter)', async () => {
+    // Each anchor must stay ASCII without classes that match non-ASCII text (\s, \W, .): the prefilter reads
+    // the bytes as Latin-1, where a multi-byte character is several characters none of them ASCII.
+    for (const rule of PATTERN_RULES)
+      assert.match(rule.anchor.source, /^(?:[A-Za-z0-9_ |-]|\\\.|\[[a-z]+\])+$/, rule.id);
+    for (const [rule, path, content] of positives) {
+      const wide = `// héllo — ünïcödé ✓ 日本語\u2028${content.replace('\n', ' € \n')}`;
+      const findings = await scanForSecrets(await stage({ [path]: wide }));
+      assert.deepEqual(
+        findings.map((f) => [f.rule, f.line]),
+        [[rule, 3]],
+        path,
+      );
+    }
+  });
+
   test('scanForSecrets() does not flag JWTs by default', async () => {
     const jwt = `${'ey'}J${fake(30, 'jwt1')}.${'ey'}J${fake(60, 'jwt2')}.${fake(43, 'jwt3')}`;
     const files = await stage({ '/app/src/fixture.js': `export const token = '${jwt}';\n` });
