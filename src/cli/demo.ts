@@ -73,6 +73,8 @@ export async function runDemo(opts: {
           FIXITY_DATA: opts.dataDir,
           FIXITY_TOKEN: readFileSync(opts.tokenFile, 'utf8').trim(),
           FIXITY_CONFIG_DIR: join(work, 'config'),
+          // One build, once: no file watcher is left running after `fixity down`.
+          FIXITY_BUILD_WATCH: '0',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
