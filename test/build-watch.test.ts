@@ -204,6 +204,12 @@ describe('fixity build and the file watcher', () => {
     assert.equal(sources(await runCLI(['build', dir, '--json', '--no-watch'], { env })), 'read');
     const status = await ask(watchSocket(env.FIXITY_WATCH_DIR), { op: 'status' }, 2000);
     assert.ok('answer' in status && status.answer.ok === true);
+    // fixity doctor names it (no server runs here, so the run itself fails on that check).
+    const doctor = JSON.parse((await runCLI(['doctor', '--json'], { env })).stdout) as {
+      checks: Array<{ name: string; detail: string }>;
+    };
+    const watcher = doctor.checks.find((c) => c.name === 'file watcher');
+    assert.match(watcher?.detail ?? '', /^running \(pid \d+\): 1 source root\(s\), \d+ directories watched$/);
   });
 
   test('in CI no watcher is started unless FIXITY_BUILD_WATCH=1', async () => {

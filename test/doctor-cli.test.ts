@@ -53,7 +53,9 @@ for (const makeDatabase of await testDatabases()) {
         'versions',
         'data',
         'build cache',
+        'file watcher',
       ]);
+      assert.match(checks['file watcher']?.detail ?? '', /^off here/, 'tests run builds without the watcher');
       assert.equal(checks.clock?.status, 'ok', 'the server runs on this machine: one clock');
       assert.match(checks.versions?.detail ?? '', new RegExp(`on ${database.name}$`));
       assert.equal(checks.node?.status, 'ok');

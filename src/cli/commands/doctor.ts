@@ -5,15 +5,17 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { access, constants, statfs } from 'node:fs/promises';
+import { access, constants, readFile, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { scanCache, sum, tallyCache } from '../../build/cache-usage.ts';
+import { ask, watchDir, watchSocket } from '../../build/fs-watch.ts';
 import { DEFAULT_DATA_DIR, VERSION } from '../../defaults.ts';
 import { detectSandbox } from '../../runtime/sandbox.ts';
 import { resolveClient } from '../context.ts';
 import { hostsFile } from '../credentials.ts';
 import { EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
+import { watchWanted } from './build.ts';
 import { buildCacheDir } from './cache.ts';
 
 export interface DoctorCheck {
@@ -163,6 +165,30 @@ async function cacheCheck(): Promise<DoctorCheck> {
     : check('build cache', 'ok', detail);
 }
 
+// Below this many inotify watches per user, the file watcher may not cover a large tree (one per directory).
+const FEW_WATCHES = 65_536;
+
+async function watcherCheck(): Promise<DoctorCheck> {
+  if (!watchWanted({}, process.env)) {
+    return check('file watcher', 'ok', 'off here (CI or FIXITY_BUILD_WATCH=0): builds read their sources every time');
+  }
+  const dir = watchDir();
+  const limit = Number(await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8').catch(() => 'NaN'));
+  if (limit < FEW_WATCHES) {
+    return check(
+      'file watcher',
+      'warn',
+      `inotify allows ${limit} watches per user: trees with more directories are read every build`,
+      'sysctl fs.inotify.max_user_watches=524288',
+    );
+  }
+  const status = await ask(watchSocket(dir), { op: 'status' }, 300);
+  if (!('answer' in status) || status.answer.ok !== true)
+    return check('file watcher', 'ok', `not running (${dir}): the next build starts it`);
+  const { pid, roots, watches } = status.answer as { pid: number; roots: number; watches: number };
+  return check('file watcher', 'ok', `running (pid ${pid}): ${roots} source root(s), ${watches} directories watched`);
+}
+
 function credentialsCheck(): DoctorCheck | null {
   const file = hostsFile();
   if (!existsSync(file)) return null;
@@ -187,6 +213,7 @@ export async function runDoctor(g: GlobalOptions): Promise<DoctorCheck[]> {
     ...(await serverChecks(g)),
     await dataDirCheck(g),
     await cacheCheck(),
+    await watcherCheck(),
     credentialsCheck(),
   ];
   return checks.filter((c) => c !== null);
@@ -195,7 +222,7 @@ export async function runDoctor(g: GlobalOptions): Promise<DoctorCheck[]> {
 export function addDoctorCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command('doctor')
-    .description('check this machine and these settings: Node, sandbox, git, server, token, disk, cache')
+    .description('check this machine and these settings: Node, sandbox, git, server, token, disk, cache, watcher')
     .addHelpText('after', '\nExit 1 when a check fails; warnings say what works less well, and how to fix it.')
     .action(async () => {
       const g = globals();
