@@ -14,6 +14,14 @@ export type ClientErrorCode =
   | 'SERVER_ERROR';
 export class ClientError extends BaseError<ClientErrorCode> {}
 
+export interface ManifestMatchView {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  createdAt: string;
+  tags: string[];
+}
+
 export interface WhoamiView {
   principal: PrincipalRef;
   roles: Array<Pick<RoleBindingView, 'role' | 'stages' | 'repos'>>;
@@ -250,6 +258,9 @@ function releaseMethods(send: Send, call: Call) {
         '/promotions',
         { ...input, dryRun: true },
       ),
+    /** The images a digest prefix matches that this caller may pull, newest first (at most 20). */
+    findManifests: async (prefix: string) =>
+      (await call<{ items: ManifestMatchView[] }>('GET', `/manifests?prefix=${enc(prefix)}`)).items,
     releaseStatus: (repository: string, digest: string) =>
       call<Record<string, unknown>>('GET', `/status/${enc(digest)}?repository=${enc(repository)}`),
     approve: (input: { repository: string; digest: string; stage: string; comment?: string }) =>

@@ -39,6 +39,18 @@ export async function apiRoutes(app: FastifyInstance, deps: APIDeps): Promise<vo
 
   await accessRoutes(app, { access: deps.access, gate, clock: deps.clock });
 
+  // What a digest prefix names (CLI style rule 2): the images it matches that this caller may pull.
+  app.get<{ Querystring: { prefix?: string } }>('/manifests', async (req) => {
+    const identity = await identify(req);
+    const raw = req.query.prefix ?? '';
+    const prefix = raw.startsWith('sha256:') ? raw : `sha256:${raw}`;
+    if (!/^sha256:[0-9a-f]{4,64}$/.test(prefix))
+      throw new APIError('INVALID_REQUEST', 'Cannot look up digests: ?prefix= takes 4 to 64 lowercase hex digits');
+    const found = await deps.metadata.findManifests(prefix, 50);
+    const items = found.filter((m) => identity.refusal('registry.pull', { repository: m.repository }) === null);
+    return { apiVersion: 'fixity.dev/v1', kind: 'ManifestList', items: items.slice(0, 20) };
+  });
+
   app.post('/gc', async (req) => {
     await admin(req);
     const body = (req.body ?? {}) as { dryRun?: unknown; graceSeconds?: unknown };

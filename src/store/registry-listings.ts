@@ -12,6 +12,15 @@ export interface ReferrerRecord {
   annotations: Record<string, string> | null;
 }
 
+/** An image a digest prefix matched (see findManifests). */
+export interface ManifestMatch {
+  repository: string;
+  digest: Digest;
+  mediaType: string;
+  createdAt: string;
+  tags: string[];
+}
+
 export function createRegistryListings(ctx: RegistryContext) {
   const { db, bytewise } = ctx;
 
@@ -59,6 +68,42 @@ export function createRegistryListings(ctx: RegistryContext) {
         artifactType: r.artifact_type,
         annotations: r.annotations === null ? null : (JSON.parse(r.annotations) as Record<string, string>),
       }));
+    },
+
+    /**
+     * Images (manifests that are not referrers) whose digest starts with `prefix` (`sha256:` and 4 to 64 hex
+     * digits), in any repository, newest first, at most `limit`, each with up to 5 of its tags: what a digest
+     * prefix, as git takes a commit prefix, can mean.
+     */
+    async findManifests(prefix: string, limit: number): Promise<ManifestMatch[]> {
+      if (!/^sha256:[0-9a-f]{4,64}$/.test(prefix)) throw new Error(`findManifests: not a digest prefix: ${prefix}`);
+      const rows = await db
+        .selectFrom('manifests')
+        .select(['repo', 'digest', 'media_type', 'created_at'])
+        .where('digest', 'like', `${prefix}%`)
+        .where('subject', 'is', null)
+        .orderBy('created_at', 'desc')
+        .orderBy('repo')
+        .limit(limit)
+        .execute();
+      return Promise.all(
+        rows.map(async (r) => ({
+          repository: r.repo,
+          digest: r.digest as Digest,
+          mediaType: r.media_type,
+          createdAt: r.created_at,
+          tags: (
+            await db
+              .selectFrom('tags')
+              .select('name')
+              .where('repo', '=', r.repo)
+              .where('digest', '=', r.digest)
+              .orderBy(bytewise('name'))
+              .limit(5)
+              .execute()
+          ).map((t) => t.name),
+        })),
+      );
     },
 
     /** Totals for metrics and status pages. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createRegistryClient } from '../../oci/index.ts';
 import { resolveClient } from '../context.ts';
+import { digestLookup } from '../digest-address.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
 import { confirmByName, isProtectedStage, valueOrAsk } from '../prompt.ts';
 import { registryCredentials } from '../registry-credentials.ts';
@@ -42,7 +43,7 @@ export function renderDecision(decision: DecisionView): string[] {
 async function target(g: GlobalOptions, text: string) {
   const { client, server, token } = resolveClient(g);
   const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
-  const image = await resolveImage(registry, text);
+  const image = await resolveImage(registry, text, digestLookup(client, server));
   return {
     client,
     repository: image.ref.repository,
@@ -74,7 +75,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('promote')
     .description('move a digest into a stage when every gate passes; nothing is rebuilt')
-    .argument('<ref>', 'image reference in the Fixity registry; a tag is resolved to its digest once')
+    .argument('<ref>', 'image in the Fixity registry: reference (a tag is resolved once), digest, or digest prefix')
     .requiredOption('--to <stage>', 'the stage to promote into')
     .option('--yes', 'do not ask to type the name of a protected stage')
     .option('-m, --reason <text>', 'why: kept with the promotion and in the ledger (required into a protected stage)')
@@ -140,7 +141,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('status')
     .description('where is this digest, and what does it lack for the next stage?')
-    .argument('<ref>', 'image reference; a tag is resolved to its digest once')
+    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
     .action(async (text: string) => {
       const g = globals();
       const t = await target(g, text);
@@ -182,7 +183,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('approve')
     .description('approve a digest for a stage (counts once per person; never the author or promoter)')
-    .argument('<ref>', 'image reference')
+    .argument('<ref>', 'image reference, or a digest or digest prefix known to the server')
     .requiredOption('--stage <stage>', 'the stage the approval is for')
     .option('--comment <text>', 'why', '')
     .action(async (text: string, opts: { stage: string; comment: string }) => {
@@ -200,7 +201,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('veto')
     .description('forbid a digest from being promoted or deployed anywhere until an admin lifts the veto')
-    .argument('<ref>', 'image reference')
+    .argument('<ref>', 'image reference, or a digest or digest prefix known to the server')
     .option('--reason <text>', 'why (required)')
     .option('--lift', 'lift the veto instead (admin)')
     .action(async (text: string, opts: { reason?: string; lift?: boolean }) => {

@@ -5,6 +5,7 @@ import { createRegistryClient, type ImageReference, parseReference } from '../..
 import type { RecordSignatures } from '../../trust/index.ts';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
+import { type DigestLookup, digestLookup, isDigestAddress } from '../digest-address.ts';
 import { CLIError, emit, type GlobalOptions } from '../output.ts';
 import { registryCredentials } from '../registry-credentials.ts';
 import { trustRoom } from '../rooms.ts';
@@ -15,12 +16,16 @@ export interface SignFlags {
   tlog: boolean;
 }
 
-/** Resolves REF once to its digest and manifest; everything after uses the digest. */
+/**
+ * Resolves REF once to its digest and manifest; everything after uses the digest. REF is an image reference,
+ * or, with `lookup` (the server's), a digest or an unambiguous prefix of one (style rule 2).
+ */
 export async function resolveImage(
   registry: ReturnType<typeof createRegistryClient>,
   text: string,
+  lookup?: DigestLookup,
 ): Promise<{ ref: ImageReference; digest: Digest; manifest: { bytes: Uint8Array; mediaType: string } }> {
-  const ref = parseReference(text);
+  const ref = lookup !== undefined && isDigestAddress(text) ? await lookup.find(text) : parseReference(text);
   const manifest = await registry.getManifest(ref, ref.digest ?? ref.tag ?? 'latest');
   if (manifest === null) {
     throw new CLIError(
@@ -57,7 +62,7 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
   program
     .command('sign')
     .description('sign an image in both cosign formats (.sig tag and Sigstore bundle referrer), logged in the ledger')
-    .argument('<ref>', 'image reference; a tag is resolved to its digest once')
+    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
     .requiredOption('--key <file>', 'private key (PEM) from `fixity key generate`')
     .option('--bundle-out <file>', 'also write the Sigstore bundle to this file')
     .option('--no-tlog', 'do not record in the Fixity ledger (the bundle then carries no inclusion proof)')
@@ -69,7 +74,7 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
       const g = globals();
       const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
-      const image = await resolveImage(registry, text);
+      const image = await resolveImage(registry, text, digestLookup(client, server));
       const signer = await signerFrom(opts.key);
       const recorder = ledgerRecorder(client, opts.tlog);
       const { signImage } = await trustRoom();
@@ -102,7 +107,7 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
   program
     .command('attest')
     .description('sign an in-toto statement about an image (DSSE) and attach it as a Sigstore bundle referrer')
-    .argument('<ref>', 'image reference; a tag is resolved to its digest once')
+    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
     .requiredOption('--type <uri>', 'predicate type, e.g. https://slsa.dev/provenance/v1')
     .requiredOption('--predicate <file>', 'the predicate (JSON)')
     .requiredOption('--key <file>', 'private key (PEM)')
@@ -122,7 +127,7 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
       }
       const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
-      const image = await resolveImage(registry, text);
+      const image = await resolveImage(registry, text, digestLookup(client, server));
       const signer = await signerFrom(opts.key);
       const { attestImage, createStatement } = await trustRoom();
       const statement = createStatement(

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { createRegistryClient } from '../../oci/index.ts';
 import type { DecodedTlogEntry, ImageVerification, TlogCheck, TrustedKey } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
+import { digestLookup } from '../digest-address.ts';
 import { trustedLedgerKey } from '../ledger-pin.ts';
 import { CLIError, EXIT, emit, type GlobalOptions } from '../output.ts';
 import { registryCredentials } from '../registry-credentials.ts';
@@ -76,7 +77,7 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
   program
     .command('verify')
     .description('check every signature and attestation of an image: signature, subject, key validity, ledger')
-    .argument('<ref>', 'image reference; a tag is resolved to its digest once')
+    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
     .option('--key <file...>', 'trust these public keys (PEM)')
     .option('--role <role>', 'trust the keys the server registered for this role (signer, builder, …)')
     .option('--type <uri...>', 'require a valid attestation of each predicate type (instead of a signature)')
@@ -92,7 +93,7 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
         throw new CLIError('USAGE', 'Cannot verify: give exactly one of --key FILE or --role ROLE');
       const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
-      const image = await resolveImage(registry, text);
+      const image = await resolveImage(registry, text, digestLookup(client, server));
       const { keyIdOf, loadPublicKey, verifyImage } = await trustRoom();
       const keys: TrustedKey[] =
         opts.key !== undefined
