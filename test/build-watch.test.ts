@@ -9,8 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { type BuildOptions, build } from '../src/build/build.ts';
 import { ask, connectFileWatcher, watchSocket } from '../src/build/fs-watch.ts';
 import { runWatchDaemon } from '../src/build/fs-watch-daemon.ts';
-import { systemClock } from '../src/core/index.ts';
-import { createRegistryClient } from '../src/oci/index.ts';
+import { testBuildOptions } from '../src/build/test-build-options.ts';
 import { type CLIResult, runCLI } from './support/server-process.ts';
 
 const HELLO = new URL('../examples/hello/', import.meta.url).pathname;
@@ -33,12 +32,7 @@ describe('builds with the file watcher', () => {
 
   const watch = () => connectFileWatcher({ dir: watchDir, start: () => assert.fail('the daemon runs') });
   const options = (dir: string, cacheDir: string, extra: Partial<BuildOptions> = {}): BuildOptions => ({
-    dir,
-    cacheDir,
-    toolVersion: 'test',
-    registry: createRegistryClient({ credentials: () => null }),
-    clock: systemClock,
-    sourceDateEpoch: 1_700_000_000,
+    ...testBuildOptions(dir, cacheDir),
     watch: watch(),
     ...extra,
   });
