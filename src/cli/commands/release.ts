@@ -1,9 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { parseDuration } from '../../defaults.ts';
 import { createRegistryClient } from '../../oci/index.ts';
+import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { digestLookup } from '../digest-address.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
+import { createProgress } from '../progress.ts';
+import { promoteWhenAllowed, type WaitedOutcome, type WaitOptions } from '../promote-wait.ts';
 import { confirmByName, isProtectedStage, valueOrAsk } from '../prompt.ts';
 import { registryCredentials } from '../registry-credentials.ts';
 import { resolveImage } from './sign.ts';
@@ -38,6 +42,41 @@ export function renderDecision(decision: DecisionView): string[] {
   if (decision.nextOpening !== undefined) lines.push(`  next opening: ${decision.nextOpening}`);
   lines.push(`  policy ${decision.policyDigest}`);
   return lines;
+}
+
+interface PromoteFlags {
+  to: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  reason?: string;
+  wait?: boolean;
+  timeout: string;
+}
+
+// promote --wait: see promote-wait.ts; what it waits for is progress on stderr.
+async function waitToPromote(
+  g: GlobalOptions,
+  client: APIClient,
+  input: WaitOptions['input'],
+  timeout: string,
+): Promise<WaitedOutcome> {
+  let seconds: number;
+  try {
+    seconds = parseDuration(timeout);
+  } catch (err) {
+    throw new CLIError('USAGE', (err as Error).message, '--timeout 15m');
+  }
+  const progress = createProgress({ json: g.json === true, mode: g.progress });
+  try {
+    return await promoteWhenAllowed({
+      client,
+      input,
+      timeoutMs: seconds === 0 ? null : seconds * 1000,
+      onWaiting: (line) => progress.set('wait', line),
+    });
+  } finally {
+    progress.done();
+  }
 }
 
 async function target(g: GlobalOptions, text: string) {
@@ -80,11 +119,16 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
     .option('--yes', 'do not ask to type the name of a protected stage')
     .option('-m, --reason <text>', 'why: kept with the promotion and in the ledger (required into a protected stage)')
     .option('-n, --dry-run', 'show what the promotion would do (every gate), change nothing; exit 0')
+    .option(
+      '--wait',
+      'while only approvals, a window, a soak, a hold or earlier stages stand in the way, wait and retry',
+    )
+    .option('--timeout <duration>', 'with --wait: give up after this long, e.g. 90s, 15m, 2h (0: never)', '15m')
     .addHelpText(
       'after',
-      '\nExamples:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n  fixity promote localhost:7070/hello:1.0.0 --to production --dry-run\n\nA stage marked `protected: true` asks to type its name first (--yes skips; exit 2 where nobody can be asked).\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage.',
+      '\nExamples:\n  fixity promote localhost:7070/hello:1.0.0 --to staging\n  fixity promote localhost:7070/hello:1.0.0 --to production --dry-run\n  fixity promote 9c21de --to production --wait --timeout 2h -m "release 1.4"\n\nA stage marked `protected: true` asks to type its name first (--yes skips; exit 2 where nobody can be asked).\nExit 3 when a gate refuses (each gate says why), 6 when another promotion won the stage, 5 when --wait times out.',
     )
-    .action(async (text: string, opts: { to: string; yes?: boolean; dryRun?: boolean; reason?: string }) => {
+    .action(async (text: string, opts: PromoteFlags) => {
       const g = globals();
       const t = await target(g, text);
       if (opts.dryRun === true) {
@@ -117,12 +161,17 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
         });
         reason = await valueOrAsk(reason, { question: 'Reason (kept in the ledger): ', flag: '--reason', action });
       }
-      const outcome = await t.client.promote({
+      const input = {
         repository: t.repository,
         digest: t.digest,
         stage: opts.to,
         ...(reason === undefined ? {} : { reason }),
-      });
+      };
+      const outcome = opts.wait ? await waitToPromote(g, t.client, input, opts.timeout) : await t.client.promote(input);
+      if (outcome.result === 'already-in') {
+        emit(g, 'PromotionOutcome', outcome, () => `✔ ${t.name}@${t.digest} is in ${opts.to}: ${outcome.message}`);
+        return;
+      }
       const decision = outcome.decision as DecisionView | undefined;
       emit(g, 'PromotionOutcome', outcome, () => {
         const head =
