@@ -51,6 +51,17 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(one.stdout, 'Whoami\n', 'an object with no name of its own prints its kind');
     });
 
+    test('text tables: aligned with relative times on a terminal, tab-separated with RFC 3339 times elsewhere', async () => {
+      const piped = await server.cli(['token', 'list']);
+      assert.equal(piped.code, 0, piped.stderr);
+      const row = piped.stdout.split('\n').find((l) => l.includes('\tci\t'));
+      assert.match(row ?? '', /\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\t-\tactive$/, piped.stdout);
+      const terminal = await server.cli(['token', 'list'], { env: { FIXITY_FORCE_TTY: '1' } });
+      const line = terminal.stdout.split('\n').find((l) => / ci /.test(l));
+      assert.match(line ?? '', /(?:just now|\d+s ago|\d+m ago) +- +active$/, terminal.stdout);
+      assert.ok(!(line ?? '').includes('\t'));
+    });
+
     test('a machine format makes errors one JSON line on stderr; an unknown format is a usage error', async () => {
       const failed = await server.cli(['env', 'show', 'nowhere', '-o', 'yaml']);
       assert.equal(failed.code, 1);

@@ -68,7 +68,8 @@ const loadYAML = () => createRequire(import.meta.url)('yaml') as { stringify(v: 
 
 export const OUTPUT_HELP = `Output formats (-o, --output FORMAT; --json is -o json):
 
-  text   for people: tables, short digests, relative times; may change between releases
+  text   for people, and may change between releases: on a terminal, aligned tables, short digests and
+         relative times (3m ago); piped, tab-separated rows, whole digests and RFC 3339 UTC times
   json   one document, the versioned envelope {"apiVersion":"fixity.dev/v1","kind":"…",…}: the contract
   yaml   the same envelope as YAML
   jsonl  one JSON object per line: each item of a list, or the one object
@@ -97,6 +98,40 @@ export class CLIError extends BaseError<'FAILED' | 'USAGE' | 'AUTH' | 'TIMEOUT'>
 }
 
 const color = (fmt: Parameters<typeof styleText>[0], text: string) => styleText(fmt, text, { stream: process.stderr });
+
+/** Whether output is for a terminal: stdout is one, or FIXITY_FORCE_TTY=1 (as GH_FORCE_TTY). */
+export function stdoutIsTerminal(): boolean {
+  return process.stdout.isTTY === true || process.env.FIXITY_FORCE_TTY === '1';
+}
+
+/**
+ * A time in text output (style rule 5): on a terminal relative to now ("3m ago", "in 2h", a date past two
+ * weeks), elsewhere as given (RFC 3339, UTC), for scripts. `-` for none.
+ */
+export function when(iso: string | null | undefined, now: number = Date.now()): string {
+  if (iso === null || iso === undefined || iso === '') return '-';
+  const at = Date.parse(iso);
+  if (!stdoutIsTerminal() || Number.isNaN(at)) return iso;
+  return relativeTime(at, now);
+}
+
+/** `at` said relative to `now`: 45s ago, 12m ago, 5h ago, 3d ago, in 2h; a date (UTC) beyond 14 days. */
+export function relativeTime(at: number, now: number): string {
+  const seconds = Math.round((now - at) / 1000);
+  const span = Math.abs(seconds);
+  const say = (n: number, unit: string) => (seconds >= 0 ? `${n}${unit} ago` : `in ${n}${unit}`);
+  if (span < 5) return 'just now';
+  if (span < 90) return say(span, 's');
+  if (span < 90 * 60) return say(Math.round(span / 60), 'm');
+  if (span < 36 * 3600) return say(Math.round(span / 3600), 'h');
+  if (span < 14 * 86400) return say(Math.round(span / 86400), 'd');
+  return new Date(at).toISOString().slice(0, 10);
+}
+
+/** A digest in text output: `sha256:9c21de07…` on a terminal, whole elsewhere. */
+export function shortDigest(digest: string): string {
+  return stdoutIsTerminal() && digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+}
 
 /** The next useful command after a change, on stderr for people (CLI style rule 18); none for machine formats. */
 export function hint(options: GlobalOptions, next: string): void {
@@ -145,7 +180,7 @@ export function formatBytes(n: number): string {
 
 export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  const tty = process.stdout.isTTY === true || process.env.FIXITY_FORCE_TTY === '1';
+  const tty = stdoutIsTerminal();
   return rows
     .map((r) =>
       tty

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { logIdOf, trustedLedgerKey, writePin } from '../ledger-pin.ts';
-import { CLIError, EXIT, emit, type GlobalOptions, table } from '../output.ts';
+import { CLIError, EXIT, emit, type GlobalOptions, table, when } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { ledgerRoom } from '../rooms.ts';
 
@@ -92,7 +92,7 @@ export function addLedgerCommands(program: Command, globals: () => GlobalOptions
                 String(c.index),
                 String(c.entry.event ?? ''),
                 String(c.entry.actor ?? ''),
-                String(c.entry.time ?? ''),
+                when(typeof c.entry.time === 'string' ? c.entry.time : null),
                 String(c.inclusionProof.treeSize),
                 c.verified ? `✔ ${c.inclusionProof.hashes.length} hashes` : '✘ INVALID',
               ]),

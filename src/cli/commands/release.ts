@@ -5,7 +5,7 @@ import { createRegistryClient } from '../../oci/index.ts';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { digestLookup } from '../digest-address.ts';
-import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
+import { CLIError, EXIT, emit, type GlobalOptions, hint, shortDigest, table, when } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { promoteWhenAllowed, type WaitedOutcome, type WaitOptions } from '../promote-wait.ts';
 import { confirmByName, isProtectedStage, valueOrAsk } from '../prompt.ts';
@@ -216,8 +216,8 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
                 ...status.promotions.map((p) => [
                   p.stage,
                   p.actor,
-                  p.promotedAt,
-                  `${p.policyDigest.slice(0, 19)}…`,
+                  when(p.promotedAt),
+                  shortDigest(p.policyDigest),
                   p.reason ?? '-',
                 ]),
               ]),

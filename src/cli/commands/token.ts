@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../defaults.ts';
 import { resolveClient } from '../context.ts';
-import { CLIError, emit, type GlobalOptions, table } from '../output.ts';
+import { CLIError, emit, type GlobalOptions, table, when } from '../output.ts';
 
 export function addTokenCommands(program: Command, globals: () => GlobalOptions): void {
   const token = program.command('token').description('create, list and revoke access tokens');
@@ -67,8 +67,8 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
             t.principal?.name ?? '-',
             t.scopes.join(','),
             t.repos.join(' '),
-            t.createdAt,
-            t.expiresAt ?? '-',
+            when(t.createdAt),
+            when(t.expiresAt),
             t.revokedAt ? 'revoked' : 'active',
           ]),
         ]),

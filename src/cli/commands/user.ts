@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
-import { CLIError, emit, type GlobalOptions, table } from '../output.ts';
+import { CLIError, emit, type GlobalOptions, table, when } from '../output.ts';
 
 type RoleGrantInput = Parameters<APIClient['grantRole']>[1];
 type RoleBindingView = Awaited<ReturnType<APIClient['grantRole']>>['binding'];
@@ -88,7 +88,7 @@ export function addUserCommands(program: Command, globals: () => GlobalOptions):
             p.name,
             p.kind,
             p.roles.map(scopeText).join(' ') || '-',
-            p.createdAt,
+            when(p.createdAt),
             p.disabledAt === null ? 'active' : 'disabled',
           ]),
         ]),
