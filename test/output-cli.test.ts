@@ -60,6 +60,8 @@ for (const makeDatabase of await testDatabases()) {
       const line = terminal.stdout.split('\n').find((l) => / ci /.test(l));
       assert.match(line ?? '', /(?:just now|\d+s ago|\d+m ago) +- +active$/, terminal.stdout);
       assert.ok(!(line ?? '').includes('\t'));
+      const utc = await server.cli(['token', 'list', '--utc'], { env: { FIXITY_FORCE_TTY: '1' } });
+      assert.match(utc.stdout.split('\n').find((l) => / ci /.test(l)) ?? '', / \d{4}-\d\d-\d\dT[\d:.]+Z +- +active$/);
     });
 
     test('a machine format makes errors one JSON line on stderr; an unknown format is a usage error', async () => {

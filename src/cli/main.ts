@@ -24,7 +24,16 @@ import { addUserCommands } from './commands/user.ts';
 import { addVerifyCommand } from './commands/verify.ts';
 import { resolveClient } from './context.ts';
 import { HELP_TOPICS } from './help-topics.ts';
-import { CLIError, EXIT, emit, type GlobalOptions, OUTPUT_FORMATS, type OutputFormat, reportError } from './output.ts';
+import {
+  absoluteTimes,
+  CLIError,
+  EXIT,
+  emit,
+  type GlobalOptions,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  reportError,
+} from './output.ts';
 import { PROGRESS_MODES } from './progress.ts';
 
 // `fixity … | head` closes stdout early: stop quietly, as other command-line tools do, not with a stack trace.
@@ -45,6 +54,7 @@ const program = new Command('fixity')
   .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
   .option('--context <name>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
   .option('--progress <mode>', 'auto, tty, plain, json or quiet (env FIXITY_PROGRESS; fixity help progress)')
+  .option('--utc', 'absolute RFC 3339 UTC times in text output, also on a terminal (env FIXITY_UTC=1)')
   .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
   .exitOverride()
@@ -66,6 +76,7 @@ const globals = (): GlobalOptions => {
       `Cannot print as "${output}": the formats are ${OUTPUT_FORMATS.join(', ')}`,
       'fixity help output',
     );
+  if (o.utc === true) absoluteTimes();
   return { ...o, output: output as OutputFormat, json: output !== 'text' };
 };
 

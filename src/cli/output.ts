@@ -29,6 +29,8 @@ export interface GlobalOptions {
   server?: string;
   token?: string;
   data?: string;
+  /** Absolute times in text output, also on a terminal (style rule 20). */
+  utc?: boolean;
 }
 
 /**
@@ -111,8 +113,14 @@ export function stdoutIsTerminal(): boolean {
 export function when(iso: string | null | undefined, now: number = Date.now()): string {
   if (iso === null || iso === undefined || iso === '') return '-';
   const at = Date.parse(iso);
-  if (!stdoutIsTerminal() || Number.isNaN(at)) return iso;
+  if (!stdoutIsTerminal() || Number.isNaN(at) || absolute || process.env.FIXITY_UTC === '1') return iso;
   return relativeTime(at, now);
+}
+
+let absolute = false;
+/** --utc: `when` gives times as RFC 3339 UTC on a terminal too. */
+export function absoluteTimes(): void {
+  absolute = true;
 }
 
 /** `at` said relative to `now`: 45s ago, 12m ago, 5h ago, 3d ago, in 2h; a date (UTC) beyond 14 days. */
