@@ -2,7 +2,7 @@
 // exits 0, a refused one fails the run (exit 1) with the fix to log in, a server that is not running is only a
 // warning, and a credentials file others can read is flagged.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testDatabases } from './support/databases.ts';
@@ -51,6 +51,7 @@ for (const makeDatabase of await testDatabases()) {
         'clock',
         'token',
         'versions',
+        'ledger',
         'data',
         'build cache',
         'file watcher',
@@ -64,6 +65,31 @@ for (const makeDatabase of await testDatabases()) {
       assert.match(checks.data?.detail ?? '', /not made yet/);
       assert.ok(['ok', 'warn'].includes(checks.sandbox?.status ?? ''), 'a sandbox check, whatever this host has');
       assert.ok(!out.stdout.includes(server.token), 'the token is never printed');
+    });
+
+    test('the ledger check: unpinned it warns; after ledger verify it is consistent; a rewritten history fails', async () => {
+      // Parsed whatever the exit code: a failed check makes it 1.
+      const run = async () =>
+        byName(JSON.parse((await doctor(['--server', server.url, '--token', server.token, '--json'])).stdout) as Doctor)
+          .ledger;
+      const unpinned = await run();
+      assert.equal(unpinned?.status, 'warn');
+      assert.match(unpinned?.detail ?? '', /^checkpoint of \d+ entries signed by [0-9a-f]{16}…; nothing pinned/);
+      const verified = await server.cli(['ledger', 'verify', '--json'], { env: env() });
+      assert.equal(verified.code, 0, verified.stderr);
+      const pinned = await run();
+      assert.equal(pinned?.status, 'ok', pinned?.detail);
+      assert.match(pinned?.detail ?? '', /consistent with the \d+ this client verified$/);
+      // The pin now says the log had another root at that size: the server's history no longer extends it.
+      const ledgers = join(dir, 'config', 'ledgers');
+      const [file] = await readdir(ledgers);
+      const pin = JSON.parse(await readFile(join(ledgers, file!), 'utf8')) as { checkpoint: { rootHash: string } };
+      pin.checkpoint.rootHash = Buffer.alloc(32, 7).toString('base64');
+      await writeFile(join(ledgers, file!), JSON.stringify(pin));
+      const forked = await run();
+      assert.equal(forked?.status, 'fail');
+      assert.match(forked?.detail ?? '', /NOT consistent with the checkpoint of \d+ this client verified/);
+      await rm(ledgers, { recursive: true });
     });
 
     test('a refused token fails the run with the fix to log in; the human output says so too', async () => {

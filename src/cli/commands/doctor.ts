@@ -4,6 +4,7 @@
  * sandbox, no git, a server not running) does not, since Fixity still works without it.
  */
 import { execFile } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { access, constants, readFile, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -12,9 +13,12 @@ import { scanCache, sum, tallyCache } from '../../build/cache-usage.ts';
 import { ask, watchDir, watchSocket } from '../../build/fs-watch.ts';
 import { DEFAULT_DATA_DIR, VERSION } from '../../defaults.ts';
 import { detectSandbox } from '../../runtime/sandbox.ts';
+import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { hostsFile } from '../credentials.ts';
+import { readPin } from '../ledger-pin.ts';
 import { EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
+import { ledgerRoom } from '../rooms.ts';
 import { watchWanted } from './build.ts';
 import { buildCacheDir } from './cache.ts';
 
@@ -99,6 +103,54 @@ function versionCheck(serverVersion: string, database: string): DoctorCheck {
       );
 }
 
+// A token that expires within a day is worth a warning.
+const TOKEN_SOON_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The ledger's latest checkpoint: signed by the key this client pinned (or the server's, when none is
+ * pinned yet), and consistent with the checkpoint this client verified last (the log only grew).
+ */
+async function ledgerCheck(client: APIClient, server: string): Promise<DoctorCheck> {
+  const fix = 'do not trust this ledger: run fixity ledger verify, and report it to whoever runs the server';
+  try {
+    const info = await client.ledger();
+    const pin = await readPin(server);
+    if (pin !== null && pin.logId !== info.logId) {
+      return check(
+        'ledger',
+        'fail',
+        `the ledger key changed from ${pin.logId.slice(0, 16)}… (pinned) to ${info.logId.slice(0, 16)}…`,
+        'if the change is legitimate: fixity ledger verify --key NEW.pub',
+      );
+    }
+    const { openCheckpoint, verifyConsistency } = await ledgerRoom();
+    const latest = openCheckpoint(info.checkpoint, createPublicKey(pin?.publicKey ?? info.publicKey), info.origin);
+    const signed = `checkpoint of ${latest.size} entries signed by ${info.logId.slice(0, 16)}…`;
+    const seen = pin?.checkpoint ?? null;
+    if (seen === null) {
+      return check('ledger', 'warn', `${signed}; nothing pinned to compare with`, 'fixity ledger verify (pins it)');
+    }
+    const root = (b64: string) => Buffer.from(b64, 'base64');
+    const consistent =
+      seen.size <= latest.size &&
+      (seen.size === latest.size
+        ? root(seen.rootHash).equals(latest.root)
+        : seen.size === 0 ||
+          verifyConsistency(
+            seen.size,
+            latest.size,
+            (await client.consistencyProof(seen.size, latest.size)).map(root),
+            root(seen.rootHash),
+            latest.root,
+          ));
+    return consistent
+      ? check('ledger', 'ok', `${signed}, consistent with the ${seen.size} this client verified`)
+      : check('ledger', 'fail', `NOT consistent with the checkpoint of ${seen.size} this client verified`, fix);
+  } catch (err) {
+    return check('ledger', 'fail', `the latest checkpoint does not verify: ${(err as Error).message}`, fix);
+  }
+}
+
 async function serverChecks(g: GlobalOptions): Promise<DoctorCheck[]> {
   const { client, server, token } = resolveClient(g);
   let clock: DoctorCheck;
@@ -124,11 +176,17 @@ async function serverChecks(g: GlobalOptions): Promise<DoctorCheck[]> {
     const me = await client.whoami();
     const who = `${me.principal.name}${me.admin ? ' (admin)' : ''}`;
     const status = await client.status();
+    const roles = me.roles.map((r) => r.role).join(', ') || '-';
+    const expiresAt = me.token?.expiresAt ?? null;
+    const left = expiresAt === null ? Number.POSITIVE_INFINITY : Date.parse(expiresAt) - Date.now();
     return [
       reachable,
       clock,
-      check('token', 'ok', `accepted: ${who}, roles ${me.roles.map((r) => r.role).join(', ') || '-'}`),
+      left < TOKEN_SOON_MS
+        ? check('token', 'warn', `accepted: ${who}, roles ${roles}; expires ${expiresAt}`, `fixity login ${server}`)
+        : check('token', 'ok', `accepted: ${who}, roles ${roles}`),
       versionCheck(status.version, status.database),
+      await ledgerCheck(client, server),
     ];
   } catch (err) {
     return [
@@ -222,7 +280,9 @@ export async function runDoctor(g: GlobalOptions): Promise<DoctorCheck[]> {
 export function addDoctorCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command('doctor')
-    .description('check this machine and these settings: Node, sandbox, git, server, token, disk, cache, watcher')
+    .description(
+      'check this machine and these settings: Node, sandbox, git, server, token, ledger, disk, cache, watcher',
+    )
     .addHelpText('after', '\nExit 1 when a check fails; warnings say what works less well, and how to fix it.')
     .action(async () => {
       const g = globals();
