@@ -91,6 +91,16 @@ for (const makeDatabase of await testDatabases()) {
       // The hold's reason is shown as text: its markup is escaped, not rendered.
       assert.match(dom, /data-held="true">on hold: freeze &lt;b&gt;for&lt;\/b&gt; the audit \(admin#[^)]+\)</);
       assert.match(dom, /data-env="live"[\s\S]*data-service="web"[\s\S]*not deployed yet/);
+      // The ledger: its size, and its newest entries as a timeline, newest first.
+      const size = Number(/<p class="summary" data-size="(\d+)">/.exec(dom)?.[1]);
+      assert.ok(size >= 4, 'push, two promotions, the environment and the hold are in the ledger');
+      const indexes = [...dom.matchAll(/<li data-index="(\d+)" data-event="([^"]+)"/g)].map((m) => Number(m[1]));
+      assert.equal(indexes[0], size - 1, 'the newest entry first');
+      assert.deepEqual(
+        indexes,
+        indexes.toSorted((a, b) => b - a),
+      );
+      assert.match(dom, /data-event="[^"]*promot[^"]*"/, 'a promotion is on the timeline');
       assert.ok(!dom.includes(server.token), 'the token is not in the page');
     });
 
@@ -100,6 +110,25 @@ for (const makeDatabase of await testDatabases()) {
       assert.match(ask, /<main id="main" hidden="">/);
       const refused = renderedDOM(`${server.url}/#token=not-a-token`, join(dir, 'profile-c'));
       assert.match(refused, /That token was refused\./);
+    });
+
+    test('GET /api/v1/ledger/entries lists the newest entries first, at most ?last', async () => {
+      const get = async (path: string) =>
+        (await fetch(`${server.url}/api/v1${path}`, { headers: { authorization: `Bearer ${server.token}` } })).json();
+      const ledger = (await get('/ledger')) as { size: number };
+      const list = (await get('/ledger/entries?last=3')) as {
+        kind: string;
+        size: number;
+        items: Array<{ index: number; entry: { time?: string } }>;
+      };
+      assert.equal(list.kind, 'LedgerEntryList');
+      assert.ok(list.size >= ledger.size);
+      assert.deepEqual(
+        list.items.map((i) => i.index),
+        [list.size - 1, list.size - 2, list.size - 3],
+      );
+      const anonymous = await fetch(`${server.url}/api/v1/ledger/entries`);
+      assert.equal(anonymous.status, 401);
     });
 
     test('GET /api/v1/promotions lists the promotions of a stage', async () => {

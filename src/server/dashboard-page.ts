@@ -1,7 +1,8 @@
 /**
  * The dashboard at `/`: one static page that reads the JSON API with the visitor's token and draws what a
  * table tells less well: the pipeline as columns of stages holding the digests promoted into them, and each
- * environment's services as a bar of traffic weights per release with a dot per instance. It refreshes every
+ * environment's services as a bar of traffic weights per release with a dot per instance, and the ledger's
+ * newest entries as a timeline coloured by kind (promotions, deploys, refusals, signatures). It refreshes every
  * 2 s and changes nothing. The token stays in the tab (sessionStorage); it may arrive once in the URL
  * fragment (`/#token=…`, never sent to the server), which the page removes from the address bar. Everything
  * Stages on hold say so and why. Everything the API returns is put in the page as text, never as markup, and the Content-Security-Policy allows this
@@ -79,6 +80,26 @@ function serviceCard(s) {
     : el('small', {}, s.url ? s.url : '');
   return el('div', { class: 'service', 'data-service': s.service }, el('h4', {}, s.service), bar, legend, dots, rollout);
 }
+// The ledger's newest entries as a timeline, each dot coloured by what kind of change it records.
+const FAMILY = [['promot', '#2e9e5b'], ['approv', '#2e9e5b'], ['deploy', '#e07b39'], ['rollout', '#e07b39'],
+  ['rollback', '#d0443a'], ['veto', '#d0443a'], ['hold', '#d0443a'], ['sign', '#8e5bd0'], ['key', '#8e5bd0']];
+const familyOf = (kind) => (FAMILY.find(([p]) => String(kind).includes(p)) || [null, '#3b6fd8'])[1];
+function ledgerView(feed) {
+  const summary = el('p', { class: 'summary', 'data-size': String(feed.size) },
+    feed.size + ' entries, each in a signed Merkle tree: ', el('code', {}, 'fixity ledger verify'), ' checks them all offline');
+  const list = el('ol', { class: 'timeline' });
+  for (const { index, entry } of feed.items) {
+    const kind = entry.event || entry.kind || entry.type || 'entry';
+    const what = [entry.repo, entry.tag, entry.stage, entry.environment || entry.env].filter(Boolean).join(' · ');
+    const digest = (entry.digests && entry.digests[0]) || entry.digest;
+    list.append(el('li', { 'data-index': String(index), 'data-event': kind, title: JSON.stringify(entry, null, 1) },
+      el('i', { style: 'background:' + familyOf(kind) }),
+      el('b', {}, kind), ' ', what ? what + ' ' : '', digest ? el('code', {}, short(digest)) : '',
+      el('br'), el('small', {}, '#' + index + ' · ' + (entry.actor || '—') + (entry.time ? ' · ' + ago(entry.time) : ''))));
+  }
+  if (feed.items.length === 0) list.append(el('li', { class: 'empty' }, 'nothing recorded yet'));
+  return [summary, list];
+}
 async function render() {
   if (!sessionStorage.getItem(KEY)) return showLogin('');
   try {
@@ -95,6 +116,8 @@ async function render() {
         ...status.services.map(serviceCard));
     }));
     $('environments').replaceChildren(...(cards.length ? cards : [el('p', { class: 'empty' }, 'no environments yet: fixity env apply FILE')]));
+    const feed = await api('/ledger/entries?last=12').catch((e) => (e.auth ? null : Promise.reject(e)));
+    $('ledger').replaceChildren(...(feed ? ledgerView(feed) : [el('p', { class: 'empty' }, 'this token may not read the ledger')]));
     $('login').hidden = true;
     $('main').hidden = false;
     $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -139,6 +162,10 @@ main,#login{padding:1rem 1.2rem}h2{font-size:1rem;margin:1.2rem 0 .5rem}
 .held{margin:.3rem 0;padding:.2rem .4rem;background:#fff4e0;border-radius:4px;color:#8a5a00;font-size:.85rem}
 .legend{font-size:.8rem;color:#3a4252;margin-top:.3rem;display:flex;flex-direction:column;gap:.1rem}
 .key i{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
+#ledger{background:#fff;border:1px solid #d9dde6;border-radius:6px;padding:.5rem .9rem}.summary{margin:.2rem 0 .6rem}
+.timeline{list-style:none;margin:0;padding:0 0 0 .5rem;border-left:2px solid #d9dde6}
+.timeline li{position:relative;padding:.2rem 0 .45rem .9rem}
+.timeline li i{position:absolute;left:-.95rem;top:.45rem;width:.7rem;height:.7rem;border-radius:50%;border:2px solid #fff}
 `;
 
 const BODY = `
@@ -154,6 +181,7 @@ const BODY = `
 <main id="main" hidden>
   <h2>Pipeline</h2><div id="pipeline"></div>
   <h2>Environments</h2><div id="environments"></div>
+  <h2>Ledger</h2><div id="ledger"></div>
 </main>`;
 
 const hashOf = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;

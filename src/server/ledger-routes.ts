@@ -66,6 +66,19 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
     return { apiVersion: 'fixity.dev/v1', kind: 'CheckpointList', items };
   });
 
+  // The newest entries first, without proofs (the dashboard's activity feed); one entry with its proof below.
+  app.get<{ Querystring: { last?: string } }>('/ledger/entries', async (req) => {
+    await gate.authorize(req, 'ledger.read');
+    const last = Math.min(req.query.last === undefined ? 10 : index(req.query.last, 'last'), 100);
+    const { size } = await ledger.checkpoint();
+    const items = [];
+    for (let i = size - 1; i >= Math.max(0, size - last); i--) {
+      const entry = await ledger.entry(i);
+      if (entry !== null) items.push({ index: i, entry: JSON.parse(Buffer.from(entry.body).toString('utf8')) });
+    }
+    return { apiVersion: 'fixity.dev/v1', kind: 'LedgerEntryList', size, items };
+  });
+
   app.get<{ Params: { index: string }; Querystring: { treeSize?: string } }>('/ledger/entries/:index', async (req) => {
     await gate.authorize(req, 'ledger.read');
     const i = index(req.params.index, 'the entry index');
