@@ -102,6 +102,19 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(human.code, 1);
       assert.match(human.stdout, /^✖ token +refused/m);
       assert.match(human.stdout, /checks: \d+ ok, \d+ warning\(s\), 1 failed$/m);
+      // The same in ASCII (style rule 7): asked for, or because the locale is not UTF-8; JSON is left alone.
+      for (const [args, extra] of [
+        [['--ascii'], {}],
+        [[], { LANG: 'C', LC_ALL: '', LC_CTYPE: '' }],
+      ] as const) {
+        const plain = await server.cli(['doctor', '--server', server.url, '--token', 'not-a-token', ...args], {
+          bare: true,
+          env: { ...env(), ...extra },
+        });
+        assert.match(plain.stdout, /^\[x\] token +refused/m, JSON.stringify(args));
+        assert.match(plain.stdout, /^\[ok\] node /m);
+        assert.ok(!/[^\x00-\x7f]/.test(plain.stdout), 'nothing but ASCII');
+      }
     });
 
     test('a server that is not running is a warning, not a failure', async () => {

@@ -26,6 +26,8 @@ const ENVIRONMENT = `Environment variables:
   FIXITY_NO_PROMPT=1  never ask: what needs confirmation then needs --yes (so does CI=true)
   FIXITY_FORCE_TTY=1  render for a terminal even when stdout is not one
   FIXITY_UTC=1        absolute RFC 3339 UTC times in text output on a terminal too (as --utc)
+  FIXITY_ASCII=1      symbols as ASCII words in text output, [ok] [x] [wait] (as --ascii; so when the
+                      locale, LC_ALL, LC_CTYPE or LANG, is not UTF-8)
   FIXITY_PROGRESS     auto, tty, plain, json or quiet (see fixity help progress)
   FIXITY_CACHE_MAX    build cache size limit, e.g. 20GiB (default 10 GiB)
   XDG_CACHE_HOME      the build cache is $XDG_CACHE_HOME/fixity (default ~/.cache/fixity)

@@ -26,6 +26,7 @@ import { resolveClient } from './context.ts';
 import { HELP_TOPICS } from './help-topics.ts';
 import {
   absoluteTimes,
+  asciiOutput,
   CLIError,
   EXIT,
   emit,
@@ -33,6 +34,7 @@ import {
   OUTPUT_FORMATS,
   type OutputFormat,
   reportError,
+  wantsAscii,
 } from './output.ts';
 import { PROGRESS_MODES } from './progress.ts';
 
@@ -55,6 +57,7 @@ const program = new Command('fixity')
   .option('--context <name>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
   .option('--progress <mode>', 'auto, tty, plain, json or quiet (env FIXITY_PROGRESS; fixity help progress)')
   .option('--utc', 'absolute RFC 3339 UTC times in text output, also on a terminal (env FIXITY_UTC=1)')
+  .option('--ascii', 'symbols as ASCII words in text output, e.g. [ok] (env FIXITY_ASCII=1; so in a non-UTF-8 locale)')
   .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
   .exitOverride()
@@ -173,6 +176,8 @@ program
     command.outputHelp();
   });
 
+// Decided before parsing, so help and usage errors are ASCII too.
+if (wantsAscii(process.argv, process.env) && !machineOutput(process.argv)) asciiOutput();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

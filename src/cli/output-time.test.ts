@@ -2,7 +2,7 @@
 // for scripts.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { relativeTime, shortDigest, when } from './output.ts';
+import { asciiText, relativeTime, shortDigest, wantsAscii, when } from './output.ts';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
 const DIGEST = `sha256:${'9c21de07'.repeat(8)}`;
@@ -34,4 +34,14 @@ test('when() and shortDigest(): relative and short on a terminal, as given elsew
     assert.equal(shortDigest(DIGEST), DIGEST);
   }
   assert.equal(when(undefined, NOW), '-');
+});
+
+test('asciiText spells the status symbols as rule 7 says; wantsAscii follows --ascii, FIXITY_ASCII and the locale', () => {
+  assert.equal(asciiText('✔ ok ✘ no ◷ wait ⚠ careful → next …'), '[ok] ok [x] no [wait] wait [!] careful -> next ...');
+  assert.equal(wantsAscii(['--ascii'], { LANG: 'C.UTF-8' }), true);
+  assert.equal(wantsAscii([], { FIXITY_ASCII: '1', LANG: 'en_US.UTF-8' }), true);
+  assert.equal(wantsAscii([], { LANG: 'en_US.UTF-8' }), false);
+  assert.equal(wantsAscii([], { LC_ALL: 'C.utf8', LANG: 'C' }), false, 'LC_ALL wins over LANG');
+  assert.equal(wantsAscii([], { LC_ALL: 'POSIX', LANG: 'en_US.UTF-8' }), true);
+  assert.equal(wantsAscii([], {}), true, 'no locale at all is the C locale');
 });

@@ -101,6 +101,52 @@ export class CLIError extends BaseError<'FAILED' | 'USAGE' | 'AUTH' | 'TIMEOUT'>
 
 const color = (fmt: Parameters<typeof styleText>[0], text: string) => styleText(fmt, text, { stream: process.stderr });
 
+// Style rule 7's ASCII fallback: the status symbols in words a non-UTF-8 terminal shows, and the other
+// symbols text output uses.
+const ASCII: ReadonlyArray<readonly [string, string]> = [
+  ['✔', '[ok]'],
+  ['✘', '[x]'],
+  ['✖', '[x]'],
+  ['◌', '[..]'],
+  ['◷', '[wait]'],
+  ['॥', '[||]'],
+  ['⚠', '[!]'],
+  ['Δ', '[~]'],
+  ['⛔', '[veto]'],
+  ['📦 ', ''],
+  ['►', '>'],
+  ['▶', '>'],
+  ['→', '->'],
+  ['←', '<-'],
+  ['…', '...'],
+  ['·', '-'],
+  ['—', '-'],
+  ['–', '-'],
+];
+
+/** `text` with the symbols of text output spelt in ASCII (style rule 7). */
+export function asciiText(text: string): string {
+  let out = text;
+  for (const [symbol, word] of ASCII) out = out.replaceAll(symbol, word);
+  return out;
+}
+
+/** Whether text output should be ASCII: --ascii, FIXITY_ASCII=1, or a locale that is not UTF-8. */
+export function wantsAscii(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  if (argv.includes('--ascii') || env.FIXITY_ASCII === '1') return true;
+  const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
+  return !/utf-?8/i.test(locale);
+}
+
+/** Makes everything written to stdout and stderr ASCII (text output only: JSON and YAML stay as they are). */
+export function asciiOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+      write(typeof chunk === 'string' ? asciiText(chunk) : chunk, ...rest)) as typeof stream.write;
+  }
+}
+
 /** Whether output is for a terminal: stdout is one, or FIXITY_FORCE_TTY=1 (as GH_FORCE_TTY). */
 export function stdoutIsTerminal(): boolean {
   return process.stdout.isTTY === true || process.env.FIXITY_FORCE_TTY === '1';
