@@ -3,39 +3,16 @@
 // environment's services; without one it asks for a token, and a refused token says so. The page runs under
 // a Content-Security-Policy that admits only its own script, which the rendering itself proves.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeImage, pushImage } from './e2e/registry-client.ts';
+import { renderedDOM } from './support/browser.ts';
 import { testDatabases } from './support/databases.ts';
 import { json } from './support/deploy-kit.ts';
 import { type ServerProcess, startServerProcess, tempDir } from './support/server-process.ts';
 
 const PIPELINE = 'name: app\nstages:\n  - name: build\n  - name: staging\n    from: [build]\n    protected: true\n';
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
-  (p) => spawnSync(p, ['--version']).status === 0,
-);
-
-/** The page as Chromium leaves it once its script has run (virtual time lets the fetches and timers finish). */
-function renderedDOM(url: string, profile: string): string {
-  assert.ok(CHROMIUM, 'Chromium is needed for the dashboard test (apt-get install -y chromium)');
-  const r = spawnSync(
-    CHROMIUM,
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      `--user-data-dir=${profile}`,
-      '--virtual-time-budget=5000',
-      '--dump-dom',
-      url,
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-}
 
 for (const makeDatabase of await testDatabases()) {
   const database = await makeDatabase();

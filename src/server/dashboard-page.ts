@@ -1,7 +1,8 @@
 /**
  * The dashboard at `/`: one static page that reads the JSON API with the visitor's token and draws what a
  * table tells less well: the pipeline as columns of stages holding the digests promoted into them, and each
- * environment's services as a bar of traffic weights per release with a dot per instance, and the ledger's
+ * environment's services as a bar of traffic weights per release with a dot per instance and a square per
+ * analysis window of the latest rollout (passed, failed, inconclusive), and the ledger's
  * newest entries as a timeline coloured by kind (promotions, deploys, refusals, signatures). It refreshes every
  * 2 s and changes nothing. The token stays in the tab (sessionStorage); it may arrive once in the URL
  * fragment (`/#token=…`, never sent to the server), which the page removes from the address bar. Everything
@@ -75,10 +76,16 @@ function serviceCard(s) {
   for (const i of s.instances || [])
     dots.append(el('span', { class: 'dot ' + i.state, 'data-state': i.state, title: i.id + ' · ' + i.state + ' · ' + i.release,
       style: 'border-color:' + (colour.get(i.release) || '#999') }));
+  // The rollout's analysis windows, one square each: passed, failed, or too few requests to judge.
+  const runs = el('div', { class: 'runs' });
+  for (const st of ((s.rollout && s.rollout.steps) || []).filter((x) => x.action === 'analysis'))
+    runs.append(el('span', { class: 'run ' + st.result, 'data-run': st.result === 'applied' ? 'passed' : st.result === 'failed' ? 'failed' : 'inconclusive',
+      title: st.at + ' · ' + st.detail }));
+  if (runs.childElementCount > 0) runs.prepend(el('small', {}, 'analysis '));
   const rollout = s.rollout && s.rollout.status === 'active'
     ? el('small', { class: 'rollout' }, (s.rollout.strategy || 'rollout') + ' · ' + (s.rollout.phase || '') + ' · ' + (s.rollout.message || ''))
     : el('small', {}, s.url ? s.url : '');
-  return el('div', { class: 'service', 'data-service': s.service }, el('h4', {}, s.service), bar, legend, dots, rollout);
+  return el('div', { class: 'service', 'data-service': s.service }, el('h4', {}, s.service), bar, legend, dots, runs, rollout);
 }
 // The ledger's newest entries as a timeline, each dot coloured by what kind of change it records.
 const FAMILY = [['promot', '#2e9e5b'], ['approv', '#2e9e5b'], ['deploy', '#e07b39'], ['rollout', '#e07b39'],
@@ -163,6 +170,8 @@ main,#login{padding:1rem 1.2rem}h2{font-size:1rem;margin:1.2rem 0 .5rem}
 .legend{font-size:.8rem;color:#3a4252;margin-top:.3rem;display:flex;flex-direction:column;gap:.1rem}
 .key i{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
 #ledger{background:#fff;border:1px solid #d9dde6;border-radius:6px;padding:.5rem .9rem}.summary{margin:.2rem 0 .6rem}
+.runs{margin:.2rem 0}.run{display:inline-block;width:.7rem;height:.7rem;margin-right:.15rem;border-radius:2px;background:#c8ccd4}
+.run.applied{background:#2e9e5b}.run.failed{background:#d0443a}
 .timeline{list-style:none;margin:0;padding:0 0 0 .5rem;border-left:2px solid #d9dde6}
 .timeline li{position:relative;padding:.2rem 0 .45rem .9rem}
 .timeline li i{position:absolute;left:-.95rem;top:.45rem;width:.7rem;height:.7rem;border-radius:50%;border:2px solid #fff}

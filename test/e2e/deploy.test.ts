@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { renderedDOM } from '../support/browser.ts';
 import { testDatabases } from '../support/databases.ts';
 import { json, load, type StagedHello, sleep, stageHello } from '../support/deploy-kit.ts';
-import type { ServerProcess } from '../support/server-process.ts';
+import { type ServerProcess, tempDir } from '../support/server-process.ts';
 import { makeImage, pushImage } from './registry-client.ts';
 
 interface ServiceView {
@@ -145,6 +146,12 @@ for (const makeDatabase of await testDatabases()) {
       assert.ok(
         holds.items.some((h) => h.stage === 'staging' && /rolled back/.test(h.reason)),
         'automatic rollback holds the stage so auto-promotion does not redo it',
+      );
+      // The dashboard draws the rollout's analysis windows, the failed one red.
+      const dom = renderedDOM(`${server.url}/#token=${server.token}`, join(await tempDir('fixity-deploy-ui-'), 'p'));
+      assert.match(
+        dom,
+        /data-service="hello"[\s\S]*?<div class="runs"><small>analysis <\/small>[\s\S]*?data-run="failed"/,
       );
     });
 
