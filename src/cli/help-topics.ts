@@ -26,6 +26,8 @@ const ENVIRONMENT = `Environment variables:
   FIXITY_NO_PROMPT=1  never ask: what needs confirmation then needs --yes (so does CI=true)
   FIXITY_FORCE_TTY=1  render for a terminal even when stdout is not one
   FIXITY_UTC=1        absolute RFC 3339 UTC times in text output on a terminal too (as --utc)
+  FIXITY_DEBUG=1      on failure, write a debug log (stack traces, causes, versions) and print its path
+  XDG_STATE_HOME      debug logs go to $XDG_STATE_HOME/fixity/debug (default ~/.local/state/fixity/debug)
   FIXITY_ASCII=1      symbols as ASCII words in text output, [ok] [x] [wait] (as --ascii; so when the
                       locale, LC_ALL, LC_CTYPE or LANG, is not UTF-8)
   FIXITY_PROGRESS     auto, tty, plain, json or quiet (see fixity help progress)

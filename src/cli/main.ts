@@ -23,6 +23,7 @@ import { addTokenCommands } from './commands/token.ts';
 import { addUserCommands } from './commands/user.ts';
 import { addVerifyCommand } from './commands/verify.ts';
 import { resolveClient } from './context.ts';
+import { wantsDebug, writeDebugLog } from './debug-log.ts';
 import { HELP_TOPICS } from './help-topics.ts';
 import {
   absoluteTimes,
@@ -57,6 +58,7 @@ const program = new Command('fixity')
   .option('--context <name>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
   .option('--progress <mode>', 'auto, tty, plain, json or quiet (env FIXITY_PROGRESS; fixity help progress)')
   .option('--utc', 'absolute RFC 3339 UTC times in text output, also on a terminal (env FIXITY_UTC=1)')
+  .option('--debug', 'on failure, write a debug log (stack traces, versions) and print its path (env FIXITY_DEBUG=1)')
   .option('--ascii', 'symbols as ASCII words in text output, e.g. [ok] (env FIXITY_ASCII=1; so in a non-UTF-8 locale)')
   .version(VERSION, '-V, --version', 'print the version')
   .showSuggestionAfterError()
@@ -185,5 +187,12 @@ try {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
     process.exitCode = reportError(err, machineOutput(process.argv));
+    if (wantsDebug(process.argv, process.env)) {
+      try {
+        process.stderr.write(`debug log: ${writeDebugLog(err, process.argv)}\n`);
+      } catch (logErr) {
+        process.stderr.write(`debug log not written: ${(logErr as Error).message}\n`);
+      }
+    }
   }
 }
