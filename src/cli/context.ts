@@ -4,6 +4,7 @@ import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../defaults.ts';
 import { type APIClient, createAPIClient } from './api-client.ts';
 import { normalizeServer, readHosts, type SavedHosts, serverOfContext } from './credentials.ts';
 import type { GlobalOptions } from './output.ts';
+import { findProjectFile } from './project-file.ts';
 
 /** What the server and token are chosen from, in order; see {@link chooseServer} and {@link chooseToken}. */
 export interface CredentialSources {
@@ -15,11 +16,13 @@ export interface CredentialSources {
   };
   /** The data dir's server.json URL and admin.token, when they exist. */
   dataDir: { server: string | null; adminToken: string | null };
+  /** The nearest .fixity.yaml (project-file.ts), when there is one. */
+  project?: { path: string; server?: string | undefined; context?: string | undefined } | null | undefined;
   saved: SavedHosts;
 }
 
 /** Where a setting came from, for `fixity config view --show-origin`. */
-export type Origin = 'flag' | 'env' | 'data dir' | 'login' | 'default';
+export type Origin = 'flag' | 'env' | 'data dir' | 'project' | 'login' | 'default';
 
 /** A setting's value and where it came from. */
 export interface Sourced<T> {
@@ -33,8 +36,9 @@ function firstOf<T>(candidates: Array<[T | null | undefined, Origin]>): Sourced<
 }
 
 /**
- * --server, --context, FIXITY_SERVER, FIXITY_CONTEXT, the data dir's own server, the server last logged in
- * to (or made current by `fixity context use`), then the local default. An unknown context is a usage error.
+ * --server, --context, FIXITY_SERVER, FIXITY_CONTEXT, the data dir's own server, the project file's server or
+ * context, the server last logged in to (or made current by `fixity context use`), then the local default. An
+ * unknown context is a usage error.
  */
 export function serverWithOrigin(s: CredentialSources): Sourced<string> {
   // A context is looked up only when it is the one that counts: a stale FIXITY_CONTEXT does not break --server.
@@ -43,12 +47,25 @@ export function serverWithOrigin(s: CredentialSources): Sourced<string> {
     s.flags.server === undefined && s.flags.context === undefined && s.env.FIXITY_SERVER === undefined
       ? s.env.FIXITY_CONTEXT
       : undefined;
+  // The project file's context, likewise, only when nothing before it names a server.
+  const byProject =
+    namedByEnv === undefined &&
+    s.env.FIXITY_CONTEXT === undefined &&
+    s.flags.server === undefined &&
+    s.flags.context === undefined &&
+    s.env.FIXITY_SERVER === undefined &&
+    s.dataDir.server === null &&
+    s.project?.server === undefined
+      ? s.project?.context
+      : undefined;
   const found = firstOf<string>([
     [s.flags.server, 'flag'],
     [named === undefined ? undefined : serverOfContext(s.saved, named), 'flag'],
     [s.env.FIXITY_SERVER, 'env'],
     [namedByEnv === undefined ? undefined : serverOfContext(s.saved, namedByEnv), 'env'],
     [s.dataDir.server, 'data dir'],
+    [s.project?.server, 'project'],
+    [byProject === undefined ? undefined : serverOfContext(s.saved, byProject), 'project'],
     [s.saved.current, 'login'],
   ]) ?? { value: `http://127.0.0.1:${DEFAULT_PORT}`, origin: 'default' };
   return { value: normalizeServer(found.value), origin: found.origin };
@@ -103,6 +120,7 @@ export function credentialSources(options: GlobalOptions): CredentialSources {
         : null,
       adminToken: existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : null,
     },
+    project: findProjectFile(),
     saved: readHosts(),
   };
 }

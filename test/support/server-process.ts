@@ -170,7 +170,10 @@ function settle(
 }
 
 /** Runs `fixity ARGS` with the pinned Node. */
-export function runCLI(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}) {
+export function runCLI(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string; cwd?: string } = {},
+) {
   return run(NODE, [CLI, ...args], { timeoutMs: 30_000, ...options });
 }
 

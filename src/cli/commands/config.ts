@@ -1,6 +1,6 @@
 /**
  * `fixity config view`: the settings a command would use now, and with `--show-origin` where each came from
- * (flag, env, data dir, login, default), as `git config --show-origin` does. The token is never shown, only
+ * (flag, env, data dir, project file, login, default), as `git config --show-origin` does. The token is never shown, only
  * whether there is one and where it came from.
  */
 import type { Command } from 'commander';
@@ -17,7 +17,7 @@ export function addConfigCommands(program: Command, globals: () => GlobalOptions
   config
     .command('view')
     .description('the server, token, data dir, config dir and build cache a command would use now')
-    .option('--show-origin', 'say where each setting came from: flag, env, data dir, login or default')
+    .option('--show-origin', 'say where each setting came from: flag, env, data dir, project, login or default')
     .addHelpText('after', '\nExamples:\n  fixity config view --show-origin\n  fixity config view -o json')
     .action((opts: { showOrigin?: boolean }) => {
       const g = globals();
@@ -30,6 +30,7 @@ export function addConfigCommands(program: Command, globals: () => GlobalOptions
         dataDir: dataDirOf(g),
         configDir: { value: configDir(), origin: fromEnv('FIXITY_CONFIG_DIR', 'XDG_CONFIG_HOME') },
         buildCache: { value: buildCacheDir(), origin: fromEnv('XDG_CACHE_HOME') },
+        projectFile: sources.project?.path ?? null,
       };
       const rows: Array<[string, string, string]> = [
         ['server', server.value, server.origin],
@@ -37,6 +38,7 @@ export function addConfigCommands(program: Command, globals: () => GlobalOptions
         ['data dir', view.dataDir.value, view.dataDir.origin],
         ['config dir', view.configDir.value, view.configDir.origin],
         ['build cache', view.buildCache.value, view.buildCache.origin],
+        ['project file', view.projectFile ?? 'none', view.projectFile === null ? '-' : 'found'],
       ];
       emit(g, 'Config', view, () =>
         table(opts.showOrigin === true ? [['SETTING', 'VALUE', 'ORIGIN'], ...rows] : rows.map(([k, v]) => [k, v])),
