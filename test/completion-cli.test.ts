@@ -116,6 +116,22 @@ for (const makeDatabase of await testDatabases()) {
       assert.deepEqual(cache[`${server.url} environments`]?.values.sort(), ['preview', 'staging']);
     });
 
+    test('saved contexts complete from this machine, for context use and --context', async () => {
+      const config = join(dir, 'ctx-config');
+      await mkdir(config, { recursive: true });
+      const hosts = {
+        current: null,
+        hosts: {
+          'https://prod.example': { token: 't', user: 'u', savedAt: '', name: 'prod' },
+          'https://stage.example': { token: 't', user: 'u', savedAt: '', name: 'preprod' },
+        },
+      };
+      await writeFile(join(config, 'hosts.json'), JSON.stringify(hosts), { mode: 0o600 });
+      const env = { ...shell('http://127.0.0.1:1'), FIXITY_CONFIG_DIR: config };
+      assert.deepEqual(complete(script, 'fixity context use ', env).sort(), ['preprod', 'prod']);
+      assert.deepEqual(complete(script, 'fixity --context pro', env), ['prod']);
+    });
+
     test('a server that does not answer completes nothing, quickly and silently', () => {
       const started = Date.now();
       assert.deepEqual(complete(script, 'fixity deploy ', shell('http://127.0.0.1:1')), []);

@@ -55,7 +55,7 @@ const program = new Command('fixity')
     'access token (env FIXITY_TOKEN; default: the one fixity login saved, else DATA/admin.token)',
   )
   .option('--data <dir>', 'data directory (env FIXITY_DATA; default ./.fixity)')
-  .option('--context <name>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
+  .option('--context <context>', 'a server saved by fixity login --name (env FIXITY_CONTEXT)')
   .option('--progress <mode>', 'auto, tty, plain, json or quiet (env FIXITY_PROGRESS; fixity help progress)')
   .option('--utc', 'absolute RFC 3339 UTC times in text output, also on a terminal (env FIXITY_UTC=1)')
   .option('--debug', 'on failure, write a debug log (stack traces, versions) and print its path (env FIXITY_DEBUG=1)')

@@ -3,17 +3,22 @@
  * lags behind the commands: the subcommands of the command typed so far, its options (and the global ones)
  * once a dash is typed, and live values where a command takes an environment or a stage (CLI style rule 19):
  * `fixity __complete KIND` asks the server, answers from a 60 s cache, gives up after 300 ms and fails
- * silently. Anything else completes file names.
+ * silently; saved contexts complete from this machine. Anything else completes file names.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveClient } from '../context.ts';
+import { readHosts } from '../credentials.ts';
 import { CLIError, type GlobalOptions } from '../output.ts';
 import { buildCacheDir } from './cache.ts';
 
 /** Live values a completion can ask for, by the placeholder a command names them with (`<env>`, `<stage>`). */
-const DYNAMIC: Readonly<Record<string, 'environments' | 'stages'>> = { env: 'environments', stage: 'stages' };
+const DYNAMIC: Readonly<Record<string, 'environments' | 'stages' | 'contexts'>> = {
+  env: 'environments',
+  stage: 'stages',
+  context: 'contexts',
+};
 
 /** One command of the tree: its path of names, subcommands, options, and what its arguments take. */
 interface Node {
@@ -162,6 +167,9 @@ const ASK_MS = 300;
 
 /** Live values for completion: from the 60 s cache, else the server within 300 ms, else none. Never throws. */
 async function liveValues(g: GlobalOptions, kind: string): Promise<string[]> {
+  // Saved logins are on this machine: no server to ask.
+  if (kind === 'contexts')
+    return Object.values(readHosts().hosts).flatMap((h) => (h.name === undefined ? [] : [h.name]));
   const { client, server } = resolveClient(g);
   const file = join(buildCacheDir(), 'completion.json');
   const key = `${server} ${kind}`;

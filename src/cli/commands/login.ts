@@ -112,7 +112,7 @@ export function addLoginCommands(program: Command, globals: () => GlobalOptions)
   context
     .command('use')
     .description('make a saved server the one commands use when nothing else names one')
-    .argument('<name>', 'its name (fixity login --name) or its URL')
+    .argument('<context>', 'its name (fixity login --name) or its URL')
     .action(async (name: string) => {
       const g = globals();
       const saved = readHosts();
