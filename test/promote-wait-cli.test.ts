@@ -67,7 +67,7 @@ for (const makeDatabase of await testDatabases()) {
       const waiting = cli(['promote', ref, '--to', 'staging', '--wait', '--timeout', '60s', '--progress', 'plain']);
       await new Promise((resolve) => setTimeout(resolve, 1500));
       assert.deepEqual(await stages(ref), ['build'], 'not yet');
-      const approved = await server.cli(['approve', ref, '--stage', 'staging', '--json'], {
+      const approved = await server.cli(['approve', ref, '--stage', 'staging', '-m', 'looked at it', '--json'], {
         bare: true,
         env: { FIXITY_SERVER: server.url, FIXITY_TOKEN: approver, FIXITY_CONFIG_DIR: join(dir, 'bob') },
       });

@@ -234,15 +234,16 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
     .description('approve a digest for a stage (counts once per person; never the author or promoter)')
     .argument('<ref>', 'image reference, or a digest or digest prefix known to the server')
     .requiredOption('--stage <stage>', 'the stage the approval is for')
-    .option('--comment <text>', 'why', '')
-    .action(async (text: string, opts: { stage: string; comment: string }) => {
+    .option('-m, --reason <text>', 'why: kept with the approval and in the ledger')
+    .option('--comment <text>', 'the same as --reason', '')
+    .action(async (text: string, opts: { stage: string; comment: string; reason?: string }) => {
       const g = globals();
       const t = await target(g, text);
       const approval = await t.client.approve({
         repository: t.repository,
         digest: t.digest,
         stage: opts.stage,
-        comment: opts.comment,
+        comment: opts.reason ?? opts.comment,
       });
       emit(g, 'Approval', approval, () => `✔ approved ${t.name}@${t.digest} for ${opts.stage}`);
     });
