@@ -21,9 +21,9 @@
  *   outside the root (the build re-checks files with several links itself).
  *
  * Protocol: one JSON object per line each way. `{"op":"sync","root":R}` → `{"ok":true,"token","generation",
- * "lastChange"}` or `{"ok":false,"reason"}`; `{"op":"status"}` → its pid, roots and watches; `{"op":"stop"}` ends the
- * daemon. It exits by itself after
- * `idleMs` without a request, or when its socket is no longer its own.
+ * "lastChange"}` or `{"ok":false,"reason"}`; `{"op":"status"}` → its pid, roots and watches; `{"op":"stop"}`
+ * ends the daemon. It exits by itself after `idleMs` without a request, or when its socket is no longer its
+ * own. What it asks of the operating system is in fs-watch-os.ts.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -31,7 +31,6 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   realpathSync,
   rmSync,
   statfsSync,
@@ -43,20 +42,10 @@ import {
 import { createServer, type Socket } from 'node:net';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LOCAL_FILE_SYSTEMS, listen, queueSize, sameDir } from './fs-watch-os.ts';
 
 export const WATCH_PROTOCOL = 1;
 
-// statfs f_type of local file systems whose every change reaches inotify (linux/magic.h). Network and FUSE
-// file systems are left out: a change made on another host or by the FUSE server raises no event here.
-const LOCAL_FILE_SYSTEMS = new Set([
-  0xef53, // ext2/3/4
-  0x58465342, // xfs
-  0x9123683e, // btrfs
-  0x01021994, // tmpfs
-  0x794c7630, // overlayfs
-  0x2fc12fc1, // zfs
-  0xf2f52010, // f2fs
-]);
 const MAX_ROOTS = 64;
 
 interface Root {
@@ -288,52 +277,4 @@ export async function runWatchDaemon(options: WatchDaemonOptions): Promise<void>
   ownInode = statSync(options.socketPath, { bigint: true }).ino;
   arm();
   await new Promise<void>((resolve) => server.once('close', resolve));
-}
-
-function queueSize(): number {
-  try {
-    const size = Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8'));
-    return Number.isSafeInteger(size) && size > 0 ? size : 16384;
-  } catch {
-    return 16384;
-  }
-}
-
-function sameDir(path: string, was: { dev: bigint; ino: bigint } | undefined): boolean {
-  if (was === undefined) return false;
-  try {
-    const now = lstatSync(path, { bigint: true });
-    return now.isDirectory() && now.dev === was.dev && now.ino === was.ino;
-  } catch {
-    return false;
-  }
-}
-
-// Listens on `path`, replacing a socket nobody answers on (a daemon that died); another daemon answering
-// there means this one is not needed.
-async function listen(server: ReturnType<typeof createServer>, path: string): Promise<void> {
-  const attempt = () =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  try {
-    await attempt();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    const { createConnection } = await import('node:net');
-    const alive = await new Promise<boolean>((resolve) => {
-      const probe = createConnection(path, () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.on('error', () => resolve(false));
-    });
-    if (alive) throw new Error(`another watcher answers on ${path}`);
-    unlinkSync(path);
-    await attempt();
-  }
 }
