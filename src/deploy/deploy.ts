@@ -217,11 +217,14 @@ export function createDeployService(deps: DeployServiceDeps) {
       return { environment: env.name, stage: env.spec.stage, version: env.version, digest: env.digest, services };
     },
 
-    /** Drift recorded in an environment, newest first, and a fresh check of every ready instance. */
-    async drift(environment: string) {
+    /**
+     * Drift recorded in an environment, newest first, and a fresh check of every ready instance (left out with
+     * `live: false`, for a view that polls: each check reads an instance's whole tree).
+     */
+    async drift(environment: string, options: { live?: boolean } = {}) {
       const env = await actions.environmentOf(environment, `check drift in ${environment}`);
       const live = [];
-      for (const inst of driver.list()) {
+      for (const inst of options.live === false ? [] : driver.list()) {
         if (inst.environment !== env.name || inst.state !== 'ready') continue;
         live.push(await driver.verify(inst.id));
       }

@@ -2,7 +2,8 @@
  * The dashboard at `/`: one static page that reads the JSON API with the visitor's token and draws what a
  * table tells less well: the pipeline as columns of stages holding the digests promoted into them, and each
  * environment's services as a bar of traffic weights per release with a dot per instance and a square per
- * analysis window of the latest rollout (passed, failed, inconclusive), and the ledger's
+ * analysis window of the latest rollout (passed, failed, inconclusive), the drift found in the last day, and
+ * the ledger's
  * newest entries as a timeline coloured by kind (promotions, deploys, refusals, signatures). It refreshes every
  * 2 s and changes nothing. The token stays in the tab (sessionStorage); it may arrive once in the URL
  * fragment (`/#token=…`, never sent to the server), which the page removes from the address bar. Everything
@@ -87,6 +88,20 @@ function serviceCard(s) {
     : el('small', {}, s.url ? s.url : '');
   return el('div', { class: 'service', 'data-service': s.service }, el('h4', {}, s.service), bar, legend, dots, runs, rollout);
 }
+// Drift found in the last day, newest first: what changed in which instance, and what was done about it.
+function driftView(report) {
+  const day = Date.now() - 86400000;
+  const recent = ((report && report.recorded) || []).filter((r) => Date.parse(r.at) > day).slice(0, 3);
+  if (recent.length === 0) return '';
+  const list = el('ul', { class: 'drift', 'data-drift': String(recent.length) });
+  for (const r of recent) {
+    const f = (r.findings || [])[0] || {};
+    const more = (r.findings || []).length > 1 ? ' (+' + ((r.findings || []).length - 1) + ')' : '';
+    list.append(el('li', { title: JSON.stringify(r.findings) }, 'Δ ' + r.service + ' ' + String(r.instance).slice(0, 12) + ': ' +
+      (f.kind || 'changed') + ' ' + (f.subject || '') + more + ' → ' + r.action + ' · ' + ago(r.at)));
+  }
+  return list;
+}
 // The ledger's newest entries as a timeline, each dot coloured by what kind of change it records.
 const FAMILY = [['promot', '#2e9e5b'], ['approv', '#2e9e5b'], ['deploy', '#e07b39'], ['rollout', '#e07b39'],
   ['rollback', '#d0443a'], ['veto', '#d0443a'], ['hold', '#d0443a'], ['sign', '#8e5bd0'], ['key', '#8e5bd0']];
@@ -118,9 +133,11 @@ async function render() {
     $('pipeline').replaceChildren(...(columns.length ? columns : [el('p', { class: 'empty' }, 'no pipeline yet: fixity pipeline apply FILE')]));
     const envs = (await api('/environments')).items;
     const cards = await Promise.all(envs.map(async (e) => {
-      const status = await api('/environments/' + encodeURIComponent(e.name) + '/status');
+      const path = '/environments/' + encodeURIComponent(e.name);
+      const status = await api(path + '/status');
+      const drift = await api(path + '/drift?live=false').catch((err) => (err.auth ? null : Promise.reject(err)));
       return el('div', { class: 'env', 'data-env': e.name }, el('h3', {}, e.name + ' '), el('small', {}, 'stage ' + status.stage + ' · version ' + status.version),
-        ...status.services.map(serviceCard));
+        ...status.services.map(serviceCard), driftView(drift));
     }));
     $('environments').replaceChildren(...(cards.length ? cards : [el('p', { class: 'empty' }, 'no environments yet: fixity env apply FILE')]));
     const feed = await api('/ledger/entries?last=12').catch((e) => (e.auth ? null : Promise.reject(e)));
@@ -170,6 +187,7 @@ main,#login{padding:1rem 1.2rem}h2{font-size:1rem;margin:1.2rem 0 .5rem}
 .legend{font-size:.8rem;color:#3a4252;margin-top:.3rem;display:flex;flex-direction:column;gap:.1rem}
 .key i{display:inline-block;width:.7rem;height:.7rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
 #ledger{background:#fff;border:1px solid #d9dde6;border-radius:6px;padding:.5rem .9rem}.summary{margin:.2rem 0 .6rem}
+.drift{list-style:none;margin:.5rem 0 0;padding:.3rem .5rem;background:#fdecea;border-radius:4px;color:#8a2a22;font-size:.85rem}
 .runs{margin:.2rem 0}.run{display:inline-block;width:.7rem;height:.7rem;margin-right:.15rem;border-radius:2px;background:#c8ccd4}
 .run.applied{background:#2e9e5b}.run.failed{background:#d0443a}
 .timeline{list-style:none;margin:0;padding:0 0 0 .5rem;border-left:2px solid #d9dde6}

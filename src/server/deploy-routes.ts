@@ -173,8 +173,14 @@ export async function deployRoutes(app: FastifyInstance, deps: DeployRouteDeps):
     },
   );
 
-  app.get<{ Params: { env: string } }>('/environments/:env/drift', async (req) => {
+  // ?live=false: only what was recorded, without checking every instance now (the dashboard polls this).
+  app.get<{ Params: { env: string }; Querystring: { live?: string } }>('/environments/:env/drift', async (req) => {
     await gate.authorize(req, 'audit.read');
-    return { apiVersion: 'fixity.dev/v1', kind: 'DriftReport', ...(await deploy.drift(req.params.env).catch(rethrow)) };
+    const live = req.query.live !== 'false';
+    return {
+      apiVersion: 'fixity.dev/v1',
+      kind: 'DriftReport',
+      ...(await deploy.drift(req.params.env, { live }).catch(rethrow)),
+    };
   });
 }

@@ -242,6 +242,18 @@ for (const makeDatabase of await testDatabases()) {
         await cli(['drift', 'staging', '--json']),
         'drift',
       );
+      const dom = renderedDOM(`${server.url}/#token=${server.token}`, join(await tempDir('fixity-drift-ui-'), 'p'));
+      assert.match(
+        dom,
+        /data-env="staging"[\s\S]*?<ul class="drift" data-drift="\d"[\s\S]*?Δ hello [^<]*file-added [^<]*backdoor/,
+      );
+      const recorded = (await (
+        await fetch(`${server.url}/api/v1/environments/staging/drift?live=false`, {
+          headers: { authorization: `Bearer ${server.token}` },
+        })
+      ).json()) as { checked: unknown[]; recorded: unknown[] };
+      assert.deepEqual(recorded.checked, [], 'live=false checks no instance');
+      assert.ok(recorded.recorded.length > 0);
       assert.ok(
         drift.recorded.some((r) => r.findings.some((f) => f.kind === 'file-added' && f.subject.includes('backdoor'))),
       );
