@@ -2,7 +2,10 @@
 // exits 0, a refused one fails the run (exit 1) with the fix to log in, a server that is not running is only a
 // warning, and a credentials file others can read is flagged.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testDatabases } from './support/databases.ts';
@@ -117,6 +120,61 @@ for (const makeDatabase of await testDatabases()) {
           [...plain.stdout].every((c) => c.charCodeAt(0) < 128),
           'nothing but ASCII',
         );
+      }
+    });
+
+    test('tls: an untrusted certificate fails, a trusted one says until when, one expiring soon warns', async () => {
+      const certs = await tempDir('fixity-doctor-tls-');
+      const serve = async (days: number) => {
+        const key = join(certs, `${days}.key`);
+        const cert = join(certs, `${days}.pem`);
+        execFileSync('openssl', [
+          ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+          ...['-keyout', key, '-out', cert, '-days', String(days), '-subj', '/CN=127.0.0.1'],
+          ...['-addext', 'subjectAltName=IP:127.0.0.1'],
+        ]);
+        const https = createServer({ key: await readFile(key), cert: await readFile(cert) }, (_req, res) =>
+          res.end('ok'),
+        );
+        await new Promise<void>((done) => https.listen(0, '127.0.0.1', done));
+        return { cert, https, url: `https://127.0.0.1:${(https.address() as AddressInfo).port}` };
+      };
+      const tlsOf = async (url: string) =>
+        byName(JSON.parse((await doctor(['--server', url, '--json'])).stdout) as Doctor).tls;
+      const year = await serve(365);
+      const soon = await serve(5);
+      try {
+        const untrusted = await tlsOf(year.url);
+        assert.equal(untrusted?.status, 'fail');
+        assert.match(untrusted?.detail ?? '', /is not trusted here/);
+        const trusted = byName(
+          JSON.parse(
+            (
+              await server.cli(['doctor', '--server', year.url, '--json'], {
+                bare: true,
+                env: { ...env(), NODE_EXTRA_CA_CERTS: year.cert },
+              })
+            ).stdout,
+          ) as Doctor,
+        ).tls;
+        assert.equal(trusted?.status, 'ok', trusted?.detail);
+        assert.match(trusted?.detail ?? '', /certificate trusted, valid until \d{4}-\d\d-\d\d$/);
+        const expiring = byName(
+          JSON.parse(
+            (
+              await server.cli(['doctor', '--server', soon.url, '--json'], {
+                bare: true,
+                env: { ...env(), NODE_EXTRA_CA_CERTS: soon.cert },
+              })
+            ).stdout,
+          ) as Doctor,
+        ).tls;
+        assert.equal(expiring?.status, 'warn');
+        assert.match(expiring?.detail ?? '', /expires \d{4}-\d\d-\d\d/);
+        assert.equal(await tlsOf(server.url), undefined, 'plain HTTP on this machine needs no TLS check');
+      } finally {
+        year.https.close();
+        soon.https.close();
       }
     });
 

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { access, constants, readFile, statfs } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { scanCache, sum, tallyCache } from '../../build/cache-usage.ts';
@@ -101,6 +102,52 @@ function versionCheck(serverVersion: string, database: string): DoctorCheck {
         `fixity ${VERSION}, server ${serverVersion}: commands may ask for what the server does not know`,
         'use the same release on both sides',
       );
+}
+
+// A certificate that expires within two weeks is worth a warning.
+const CERT_SOON_MS = 14 * 24 * 60 * 60 * 1000;
+
+/**
+ * The server's TLS: for https, whether its certificate chain is trusted here and how long it stays valid;
+ * plain http is fine on this machine and a warning anywhere else (tokens would travel in the clear).
+ */
+async function tlsCheck(server: string): Promise<DoctorCheck | null> {
+  const url = new URL(server);
+  if (url.protocol === 'http:') {
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    return local
+      ? null
+      : check('tls', 'warn', `${url.host} is plain HTTP: tokens cross the network in the clear`, 'serve it behind TLS');
+  }
+  const { connect } = await import('node:tls');
+  const port = Number(url.port || 443);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, servername: isIP(host) === 0 ? host : undefined, rejectUnauthorized: false });
+    const done = (result: DoctorCheck) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(5_000, () => done(check('tls', 'warn', `${url.host} did not finish a TLS handshake in 5 s`)));
+    socket.once('error', (err) => done(check('tls', 'fail', `TLS to ${url.host} failed: ${err.message}`)));
+    socket.once('secureConnect', () => {
+      const cert = socket.getPeerCertificate();
+      const until = Date.parse(cert.valid_to);
+      const date = Number.isNaN(until) ? cert.valid_to : new Date(until).toISOString().slice(0, 10);
+      if (!socket.authorized) {
+        done(
+          check(
+            'tls',
+            'fail',
+            `the certificate of ${url.host} is not trusted here: ${String(socket.authorizationError)}`,
+            'install its CA (e.g. NODE_EXTRA_CA_CERTS=ca.pem), or fix the server certificate',
+          ),
+        );
+      } else if (until - Date.now() < CERT_SOON_MS) {
+        done(check('tls', 'warn', `the certificate of ${url.host} expires ${date}`, 'renew it'));
+      } else done(check('tls', 'ok', `${url.host}: certificate trusted, valid until ${date}`));
+    });
+  });
 }
 
 // A token that expires within a day is worth a warning.
@@ -269,6 +316,7 @@ export async function runDoctor(g: GlobalOptions): Promise<DoctorCheck[]> {
       : check('git', 'ok', git),
     await sandboxCheck(),
     ...(await serverChecks(g)),
+    await tlsCheck(resolveClient(g).server),
     await dataDirCheck(g),
     await cacheCheck(),
     await watcherCheck(),
