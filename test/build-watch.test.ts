@@ -86,6 +86,29 @@ describe('builds with the file watcher', () => {
     assert.equal(bumped.digest, await truth(dir));
   });
 
+  test('a reused build still writes its outputs: the same OCI layout as a build that reads the sources', async () => {
+    const dir = await source('layout');
+    const cacheDir = join(work, 'cache-layout');
+    const first = await build(options(dir, cacheDir));
+    const layout = join(work, 'layout-out');
+    const again = await build(options(dir, cacheDir, { ociLayout: layout }));
+    assert.equal(again.sources, 'unchanged');
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    assert.ok(index.manifests.some((m) => m.digest === first.digest));
+    const blobs = await readdir(join(layout, 'blobs', 'sha256'));
+    for (const digest of [first.digest, first.config.digest, ...first.layers.map((l) => l.digest)])
+      assert.ok(blobs.includes(digest.slice('sha256:'.length)), `${digest} is in the layout`);
+    const reading = join(work, 'layout-read');
+    await build(options(dir, join(work, 'cache-layout-read'), { ociLayout: reading, watch: undefined }));
+    assert.deepEqual((await readdir(join(reading, 'blobs', 'sha256'))).sort(), blobs.sort());
+    assert.equal(
+      await readFile(join(reading, 'index.json'), 'utf8'),
+      await readFile(join(layout, 'index.json'), 'utf8'),
+    );
+  });
+
   test('other inputs than the sources (epoch, compression) are other memos', async () => {
     const dir = await source('inputs');
     const cacheDir = join(work, 'cache-inputs');
