@@ -3,6 +3,7 @@
 // usage error listing them, one that matches none says so, and images a token may not pull are never shown.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { aliasOf } from '../src/core/index.ts';
 import { type Image, makeImage, pushImage } from './e2e/registry-client.ts';
 import { testDatabases } from './support/databases.ts';
 import { json } from './support/deploy-kit.ts';
@@ -72,6 +73,29 @@ for (const makeDatabase of await testDatabases()) {
       assert.match(none.stderr, new RegExp(`Cannot find an image whose digest starts with "${unused}"`));
       const short = await status(hex(app).slice(0, 3));
       assert.notEqual(short.code, 0, 'three digits are not an address');
+    });
+
+    test('an alias names its image; two images sharing one are listed; the text output shows aliases', async () => {
+      const third = makeImage('alias-third');
+      assert.equal((await pushImage({ url: server.url, auth: server.auth() }, 'app', '3.0.0', third)).status, 201);
+      const own = aliasOf(third.digest)!;
+      if (own !== aliasOf(app.digest)) {
+        const shown = json<{ digest: string }>(await status(own), own);
+        assert.equal(shown.digest, third.digest);
+      }
+      const shared = aliasOf(app.digest)!;
+      assert.equal(shared, aliasOf(other.digest), 'the same first 4 hex digits, the same alias');
+      const r = await statusText(shared);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`"${shared}" matches 2 digests`));
+      assert.match(r.stderr, /use more characters, e\.g\. [0-9a-f]{5}/);
+      const human = await statusText(hex(app).slice(0, 12));
+      assert.match(human.stdout, new RegExp(`📦 .*/app@${app.digest} \\(${shared}\\)`));
+      const none = await statusText('able-aardvark');
+      if (!hex(app).startsWith('0000') && !hex(other).startsWith('0000') && !hex(third).startsWith('0000')) {
+        assert.equal(none.code, 1);
+        assert.match(none.stderr, /Cannot find an image with the alias able-aardvark/);
+      }
     });
 
     test('a token that may pull only one repository sees only its images', async () => {

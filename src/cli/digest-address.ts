@@ -1,19 +1,27 @@
 /**
  * A digest as an address (CLI style rule 2): where a command takes an image reference, it also takes a
- * digest, or an unambiguous prefix of one of at least 4 hex digits, as git takes a commit prefix. The
- * server says which images in which repositories it may mean, among those the caller may pull; one is the
- * answer, none or several is an error that lists them.
+ * digest, an unambiguous prefix of one of at least 4 hex digits, as git takes a commit prefix, or its alias
+ * (`amber-otter`, core/alias.ts: a name for its first 4 hex digits). The server says which images in which
+ * repositories it may mean, among those the caller may pull; one is the answer, none or several is an error
+ * that lists them.
  */
-import type { Digest } from '../core/index.ts';
+import { aliasOf, type Digest, prefixOfAlias } from '../core/index.ts';
 import { type ImageReference, parseReference } from '../oci/index.ts';
 import type { APIClient, ManifestMatchView } from './api-client.ts';
 import { CLIError } from './output.ts';
 
 const ADDRESS = /^(?:sha256:)?[0-9a-f]{4,64}$/;
 
-/** Whether `text` is a digest or a digest prefix rather than an image reference. */
+/** Whether `text` is a digest, a digest prefix or an alias rather than an image reference. */
 export function isDigestAddress(text: string): boolean {
-  return ADDRESS.test(text);
+  return ADDRESS.test(text) || prefixOfAlias(text) !== null;
+}
+
+/** `sha256:9c21de07… (amber-otter)`, or the whole digest with its alias: how text output names an image. */
+export function withAlias(digest: string, short = false): string {
+  const alias = aliasOf(digest);
+  const shown = short && digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+  return alias === null ? shown : `${shown} (${alias})`;
 }
 
 export interface DigestLookup {
@@ -26,7 +34,7 @@ export function digestLookup(client: APIClient, server: string): DigestLookup {
   const host = new URL(server).host;
   return {
     async find(text) {
-      const matches = await client.findManifests(text);
+      const matches = await client.findManifests(prefixOfAlias(text) ?? text);
       const match = one(text, matches);
       const ref = parseReference(`${host}/${match.repository}@${match.digest}`);
       return { ...ref, digest: match.digest as Digest };
@@ -39,14 +47,14 @@ function one(text: string, matches: ManifestMatchView[]): ManifestMatchView {
   if (matches.length === 0) {
     throw new CLIError(
       'FAILED',
-      `Cannot find an image whose digest starts with "${text}" (among the repositories you may pull)`,
+      `Cannot find an image ${prefixOfAlias(text) === null ? `whose digest starts with "${text}"` : `with the alias ${text}`} (among the repositories you may pull)`,
       'check the digest, or name the image as HOST/REPOSITORY:TAG',
     );
   }
   const digests = new Set(matches.map((m) => m.digest));
   const lines = matches.map(
     (m) =>
-      `  ${m.digest.slice(0, 19)}…  ${m.repository}${m.tags.length > 0 ? `:${m.tags.join(',')}` : ''}  (${m.createdAt})`,
+      `  ${m.digest.slice(0, 19)}…  ${aliasOf(m.digest)}  ${m.repository}${m.tags.length > 0 ? `:${m.tags.join(',')}` : ''}  (${m.createdAt})`,
   );
   const fix =
     digests.size > 1

@@ -10,6 +10,7 @@ import { VERSION } from '../../defaults.ts';
 import { createRegistryClient, parseReference } from '../../oci/index.ts';
 import type { RecordSignatures } from '../../trust/index.ts';
 import { resolveClient } from '../context.ts';
+import { withAlias } from '../digest-address.ts';
 import { CLIError, EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { isCI } from '../prompt.ts';
@@ -153,7 +154,7 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
         },
         () =>
           [
-            `✔ built ${result.name}:${result.version} ${result.digest}`,
+            `✔ built ${result.name}:${result.version} ${withAlias(result.digest)}`,
             ...result.layers.map(
               (l, i) =>
                 `  layer ${i}  ${l.digest.slice(0, 19)}…  ${l.size} B${l.cached ? '  (cached)' : ''}${l.from ? `  from ${l.from}` : ''}`,

@@ -4,7 +4,7 @@ import { parseDuration } from '../../defaults.ts';
 import { createRegistryClient } from '../../oci/index.ts';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
-import { digestLookup } from '../digest-address.ts';
+import { digestLookup, withAlias } from '../digest-address.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, hint, shortDigest, table, when } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { promoteWhenAllowed, type WaitedOutcome, type WaitOptions } from '../promote-wait.ts';
@@ -114,7 +114,10 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('promote')
     .description('move a digest into a stage when every gate passes; nothing is rebuilt')
-    .argument('<ref>', 'image in the Fixity registry: reference (a tag is resolved once), digest, or digest prefix')
+    .argument(
+      '<ref>',
+      'image in the Fixity registry: reference (a tag is resolved once), digest, digest prefix or alias',
+    )
     .requiredOption('--to <stage>', 'the stage to promote into')
     .option('--yes', 'do not ask to type the name of a protected stage')
     .option('-m, --reason <text>', 'why: kept with the promotion and in the ledger (required into a protected stage)')
@@ -176,7 +179,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
       emit(g, 'PromotionOutcome', outcome, () => {
         const head =
           outcome.result === 'promoted' || outcome.result === 'incomplete'
-            ? `✔ promoted ${t.name}@${t.digest} to ${opts.to}${outcome.result === 'incomplete' ? ' (evidence pending: the server finishes it)' : ''}`
+            ? `✔ promoted ${t.name}@${withAlias(t.digest)} to ${opts.to}${outcome.result === 'incomplete' ? ' (evidence pending: the server finishes it)' : ''}`
             : outcome.result === 'conflict'
               ? `✘ not promoted to ${opts.to}: ${String(outcome.message ?? 'another promotion won')}`
               : `✘ not promoted to ${opts.to}: ${decision?.steps.filter((s) => !s.passed).length ?? 0} step(s) refused`;
@@ -190,7 +193,10 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('status')
     .description('where is this digest, and what does it lack for the next stage?')
-    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
+    .argument(
+      '<ref>',
+      'image reference (a tag is resolved once), or a digest, digest prefix or alias known to the server',
+    )
     .action(async (text: string) => {
       const g = globals();
       const t = await target(g, text);
@@ -207,7 +213,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
       };
       emit(g, 'ReleaseStatus', status, () =>
         [
-          `📦 ${t.name}@${t.digest}`,
+          `📦 ${t.name}@${withAlias(t.digest)}`,
           ...(status.veto === null ? [] : [`⛔ vetoed by ${status.veto.actor}: ${status.veto.reason}`]),
           status.promotions.length === 0
             ? '  in no stage yet'
@@ -232,7 +238,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('approve')
     .description('approve a digest for a stage (counts once per person; never the author or promoter)')
-    .argument('<ref>', 'image reference, or a digest or digest prefix known to the server')
+    .argument('<ref>', 'image reference, or a digest, digest prefix or alias known to the server')
     .requiredOption('--stage <stage>', 'the stage the approval is for')
     .option('-m, --reason <text>', 'why: kept with the approval and in the ledger')
     .option('--comment <text>', 'the same as --reason', '')
@@ -251,7 +257,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
   program
     .command('veto')
     .description('forbid a digest from being promoted or deployed anywhere until an admin lifts the veto')
-    .argument('<ref>', 'image reference, or a digest or digest prefix known to the server')
+    .argument('<ref>', 'image reference, or a digest, digest prefix or alias known to the server')
     .option('--reason <text>', 'why (required)')
     .option('--lift', 'lift the veto instead (admin)')
     .action(async (text: string, opts: { reason?: string; lift?: boolean }) => {

@@ -62,7 +62,10 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
   program
     .command('sign')
     .description('sign an image in both cosign formats (.sig tag and Sigstore bundle referrer), logged in the ledger')
-    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
+    .argument(
+      '<ref>',
+      'image reference (a tag is resolved once), or a digest, digest prefix or alias known to the server',
+    )
     .requiredOption('--key <file>', 'private key (PEM) from `fixity key generate`')
     .option('--bundle-out <file>', 'also write the Sigstore bundle to this file')
     .option('--no-tlog', 'do not record in the Fixity ledger (the bundle then carries no inclusion proof)')
@@ -107,7 +110,10 @@ export function addSignCommands(program: Command, globals: () => GlobalOptions):
   program
     .command('attest')
     .description('sign an in-toto statement about an image (DSSE) and attach it as a Sigstore bundle referrer')
-    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
+    .argument(
+      '<ref>',
+      'image reference (a tag is resolved once), or a digest, digest prefix or alias known to the server',
+    )
     .requiredOption('--type <uri>', 'predicate type, e.g. https://slsa.dev/provenance/v1')
     .requiredOption('--predicate <file>', 'the predicate (JSON)')
     .requiredOption('--key <file>', 'private key (PEM)')

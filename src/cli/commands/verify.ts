@@ -77,7 +77,10 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
   program
     .command('verify')
     .description('check every signature and attestation of an image: signature, subject, key validity, ledger')
-    .argument('<ref>', 'image reference (a tag is resolved once), or a digest or digest prefix known to the server')
+    .argument(
+      '<ref>',
+      'image reference (a tag is resolved once), or a digest, digest prefix or alias known to the server',
+    )
     .option('--key <file...>', 'trust these public keys (PEM)')
     .option('--role <role>', 'trust the keys the server registered for this role (signer, builder, …)')
     .option('--type <uri...>', 'require a valid attestation of each predicate type (instead of a signature)')
