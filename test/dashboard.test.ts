@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { aliasOf } from '../src/core/index.ts';
 import { makeImage, pushImage } from './e2e/registry-client.ts';
 import { renderedDOM } from './support/browser.ts';
 import { testDatabases } from './support/databases.ts';
@@ -64,6 +65,7 @@ for (const makeDatabase of await testDatabases()) {
         assert.match(dom, card, `${stage} holds the digest`);
       }
       assert.match(dom, /data-stage="staging"><h3>staging<\/h3><small>protected<\/small>/);
+      assert.ok(dom.includes(`${digest.slice(7, 19)} ${aliasOf(digest)}`), 'a digest is shown with its alias');
       assert.match(dom, /title="[^"]*QA done"/, "the promotion's reason is in its tooltip");
       // The hold's reason is shown as text: its markup is escaped, not rendered.
       assert.match(dom, /data-held="true">on hold: freeze &lt;b&gt;for&lt;\/b&gt; the audit \(admin#[^)]+\)</);

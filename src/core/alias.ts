@@ -52,6 +52,12 @@ vulture wallaby walrus warbler wasp weasel whale
 
 const ALIAS = /^([a-z]+)-([a-z]+)$/;
 
+/** The two word lists, for code that makes aliases elsewhere (the dashboard's page script). */
+export const ALIAS_WORDS: { readonly adjectives: readonly string[]; readonly animals: readonly string[] } = {
+  adjectives: ADJECTIVES,
+  animals: ANIMALS,
+};
+
 /** The alias of a sha256 digest (`sha256:` and 64 hex digits, or just the hex), or null for anything else. */
 export function aliasOf(digest: string): string | null {
   const hex = digest.startsWith('sha256:') ? digest.slice(7) : digest;

@@ -1,5 +1,5 @@
 export { actorPrincipal } from './actor.ts';
-export { aliasOf, prefixOfAlias } from './alias.ts';
+export { ALIAS_WORDS, aliasOf, prefixOfAlias } from './alias.ts';
 export { canonicalBytes, canonicalJSON } from './canonical-json.ts';
 export type { Clock } from './clock.ts';
 export { createManualClock, systemClock } from './clock.ts';

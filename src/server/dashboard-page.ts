@@ -11,6 +11,7 @@
  * one script (by its hash) and requests to this server only.
  */
 import { createHash } from 'node:crypto';
+import { ALIAS_WORDS } from '../core/index.ts';
 
 const SCRIPT = String.raw`
 const KEY = 'fixity-token';
@@ -29,7 +30,10 @@ const el = (tag, attrs, ...children) => {
   for (const c of children) node.append(c);
   return node;
 };
-const short = (d) => (typeof d === 'string' && d.startsWith('sha256:') ? d.slice(7, 19) : String(d ?? '—'));
+// A digest as 12 hex digits and its alias (core/alias.ts: an adjective and an animal from the first two bytes).
+const WORDS = ${JSON.stringify(ALIAS_WORDS)};
+const aliasOf = (hex) => WORDS.adjectives[parseInt(hex.slice(0, 2), 16)] + '-' + WORDS.animals[parseInt(hex.slice(2, 4), 16)];
+const short = (d) => (typeof d === 'string' && d.startsWith('sha256:') ? d.slice(7, 19) + ' ' + aliasOf(d.slice(7)) : String(d ?? '—'));
 const ago = (iso) => {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   return s < 60 ? s + 's ago' : s < 3600 ? Math.round(s / 60) + 'm ago' : s < 86400 ? Math.round(s / 3600) + 'h ago' : Math.round(s / 86400) + 'd ago';
