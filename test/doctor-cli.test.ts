@@ -139,36 +139,25 @@ for (const makeDatabase of await testDatabases()) {
         await new Promise<void>((done) => https.listen(0, '127.0.0.1', done));
         return { cert, https, url: `https://127.0.0.1:${(https.address() as AddressInfo).port}` };
       };
-      const tlsOf = async (url: string) =>
-        byName(JSON.parse((await doctor(['--server', url, '--json'])).stdout) as Doctor).tls;
+      // The tls check of a doctor run against `url`, trusting `ca` (a PEM file) when given.
+      const tlsOf = async (url: string, ca?: string) => {
+        const extra = ca === undefined ? {} : { NODE_EXTRA_CA_CERTS: ca };
+        const out = await server.cli(['doctor', '--server', url, '--json'], {
+          bare: true,
+          env: { ...env(), ...extra },
+        });
+        return byName(JSON.parse(out.stdout) as Doctor).tls;
+      };
       const year = await serve(365);
       const soon = await serve(5);
       try {
         const untrusted = await tlsOf(year.url);
         assert.equal(untrusted?.status, 'fail');
         assert.match(untrusted?.detail ?? '', /is not trusted here/);
-        const trusted = byName(
-          JSON.parse(
-            (
-              await server.cli(['doctor', '--server', year.url, '--json'], {
-                bare: true,
-                env: { ...env(), NODE_EXTRA_CA_CERTS: year.cert },
-              })
-            ).stdout,
-          ) as Doctor,
-        ).tls;
+        const trusted = await tlsOf(year.url, year.cert);
         assert.equal(trusted?.status, 'ok', trusted?.detail);
         assert.match(trusted?.detail ?? '', /certificate trusted, valid until \d{4}-\d\d-\d\d$/);
-        const expiring = byName(
-          JSON.parse(
-            (
-              await server.cli(['doctor', '--server', soon.url, '--json'], {
-                bare: true,
-                env: { ...env(), NODE_EXTRA_CA_CERTS: soon.cert },
-              })
-            ).stdout,
-          ) as Doctor,
-        ).tls;
+        const expiring = await tlsOf(soon.url, soon.cert);
         assert.equal(expiring?.status, 'warn');
         assert.match(expiring?.detail ?? '', /expires \d{4}-\d\d-\d\d/);
         assert.equal(await tlsOf(server.url), undefined, 'plain HTTP on this machine needs no TLS check');
