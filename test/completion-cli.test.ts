@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { aliasOf } from '../src/core/index.ts';
 import { makeImage, pushImage } from './e2e/registry-client.ts';
 import { testDatabases } from './support/databases.ts';
 import { json } from './support/deploy-kit.ts';
@@ -65,6 +66,7 @@ for (const makeDatabase of await testDatabases()) {
     let server: ServerProcess;
     let dir: string;
     let script: string;
+    let digest: string;
     // The shell finds `fixity` on its PATH, talks to this server, and caches in a directory of its own.
     const shell = (serverUrl: string) => ({
       ...process.env,
@@ -79,6 +81,7 @@ for (const makeDatabase of await testDatabases()) {
       dir = await tempDir('fixity-completion-');
       const cli = (args: string[]) => server.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });
       const image = makeImage('completion');
+      digest = image.digest;
       assert.equal((await pushImage({ url: server.url, auth: server.auth() }, 'app', '1.0.0', image)).status, 201);
       await writeFile(
         join(dir, 'pipeline.yaml'),
@@ -109,6 +112,8 @@ for (const makeDatabase of await testDatabases()) {
       assert.deepEqual(complete(script, 'fixity --json env delete p', env), ['preview'], 'after a global flag');
       assert.deepEqual(complete(script, 'fixity promote x --to ', env).sort(), ['build', 'staging']);
       assert.deepEqual(complete(script, 'fixity hold s', env), ['staging']);
+      assert.deepEqual(complete(script, 'fixity promote ', env), [aliasOf(digest)], 'recent images by alias');
+      assert.deepEqual(complete(script, `fixity status ${aliasOf(digest)!.slice(0, 3)}`, env), [aliasOf(digest)]);
       const cache = JSON.parse(await readFile(join(dir, 'cache', 'fixity', 'completion.json'), 'utf8')) as Record<
         string,
         { values: string[] }

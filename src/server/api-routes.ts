@@ -39,12 +39,13 @@ export async function apiRoutes(app: FastifyInstance, deps: APIDeps): Promise<vo
 
   await accessRoutes(app, { access: deps.access, gate, clock: deps.clock });
 
-  // What a digest prefix names (CLI style rule 2): the images it matches that this caller may pull.
+  // What a digest prefix names (CLI style rule 2): the images it matches that this caller may pull; without
+  // a prefix, the images pushed last (what completion offers).
   app.get<{ Querystring: { prefix?: string } }>('/manifests', async (req) => {
     const identity = await identify(req);
     const raw = req.query.prefix ?? '';
-    const prefix = raw.startsWith('sha256:') ? raw : `sha256:${raw}`;
-    if (!/^sha256:[0-9a-f]{4,64}$/.test(prefix))
+    const prefix = raw === '' ? null : raw.startsWith('sha256:') ? raw : `sha256:${raw}`;
+    if (prefix !== null && !/^sha256:[0-9a-f]{4,64}$/.test(prefix))
       throw new APIError('INVALID_REQUEST', 'Cannot look up digests: ?prefix= takes 4 to 64 lowercase hex digits');
     const found = await deps.metadata.findManifests(prefix, 50);
     const items = found.filter((m) => identity.refusal('registry.pull', { repository: m.repository }) === null);

@@ -72,20 +72,18 @@ export function createRegistryListings(ctx: RegistryContext) {
 
     /**
      * Images (manifests that are not referrers) whose digest starts with `prefix` (`sha256:` and 4 to 64 hex
-     * digits), in any repository, newest first, at most `limit`, each with up to 5 of its tags: what a digest
-     * prefix, as git takes a commit prefix, can mean.
+     * digits; null: any), in any repository, newest first, at most `limit`, each with up to 5 of its tags:
+     * what a digest prefix, as git takes a commit prefix, can mean, or the images pushed last.
      */
-    async findManifests(prefix: string, limit: number): Promise<ManifestMatch[]> {
-      if (!/^sha256:[0-9a-f]{4,64}$/.test(prefix)) throw new Error(`findManifests: not a digest prefix: ${prefix}`);
-      const rows = await db
+    async findManifests(prefix: string | null, limit: number): Promise<ManifestMatch[]> {
+      if (prefix !== null && !/^sha256:[0-9a-f]{4,64}$/.test(prefix))
+        throw new Error(`findManifests: not a digest prefix: ${prefix}`);
+      let q = db
         .selectFrom('manifests')
         .select(['repo', 'digest', 'media_type', 'created_at'])
-        .where('digest', 'like', `${prefix}%`)
-        .where('subject', 'is', null)
-        .orderBy('created_at', 'desc')
-        .orderBy('repo')
-        .limit(limit)
-        .execute();
+        .where('subject', 'is', null);
+      if (prefix !== null) q = q.where('digest', 'like', `${prefix}%`);
+      const rows = await q.orderBy('created_at', 'desc').orderBy('repo').limit(limit).execute();
       return Promise.all(
         rows.map(async (r) => ({
           repository: r.repo,

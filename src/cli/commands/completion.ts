@@ -8,16 +8,18 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { aliasOf } from '../../core/index.ts';
 import { resolveClient } from '../context.ts';
 import { readHosts } from '../credentials.ts';
 import { CLIError, type GlobalOptions } from '../output.ts';
 import { buildCacheDir } from './cache.ts';
 
 /** Live values a completion can ask for, by the placeholder a command names them with (`<env>`, `<stage>`). */
-const DYNAMIC: Readonly<Record<string, 'environments' | 'stages' | 'contexts'>> = {
+const DYNAMIC: Readonly<Record<string, 'environments' | 'stages' | 'contexts' | 'images'>> = {
   env: 'environments',
   stage: 'stages',
   context: 'contexts',
+  ref: 'images',
 };
 
 /** One command of the tree: its path of names, subcommands, options, and what its arguments take. */
@@ -186,7 +188,9 @@ async function liveValues(g: GlobalOptions, kind: string): Promise<string[]> {
         ? client
             .pipeline()
             .then((p) => ((p.spec as { stages?: Array<{ name: string }> }).stages ?? []).map((s) => s.name))
-        : Promise.resolve<string[]>([]);
+        : kind === 'images'
+          ? client.findManifests('').then((items) => [...new Set(items.map((m) => aliasOf(m.digest) ?? m.digest))])
+          : Promise.resolve<string[]>([]);
   const values = await Promise.race([
     ask.catch(() => null),
     new Promise<null>((done) => setTimeout(() => done(null), ASK_MS).unref()),
@@ -215,7 +219,8 @@ export function addCompletionCommand(program: Command, globals: () => GlobalOpti
         '  fixity completion zsh > ~/.zfunc/_fixity                # a directory on your fpath',
         '  fixity completion fish > ~/.config/fish/completions/fixity.fish',
         '',
-        'Environments and stages complete from the server (fixity login), cached for 60 s.',
+        'Environments, stages and the aliases of recent images complete from the server (fixity login), cached for',
+        '60 s; saved contexts from this machine.',
       ].join('\n'),
     )
     .action((shell: string) => {

@@ -8,7 +8,7 @@ export function addInspectCommand(program: Command, globals: () => GlobalOptions
   program
     .command('inspect')
     .description('show an image: digest, config, layers, annotations and referrers (signatures, attestations)')
-    .argument('<ref>', 'image reference, e.g. localhost:7070/hello:1.0.0 or …@sha256:…')
+    .argument('<image>', 'image reference, e.g. localhost:7070/hello:1.0.0 or …@sha256:…')
     .addHelpText(
       'after',
       '\nExamples:\n  fixity inspect localhost:7070/hello:1.0.0\n  fixity inspect localhost:7070/hello@sha256:… --json',
