@@ -46,4 +46,11 @@ test('a failure prints no stack; with --debug it writes a private log with the s
     assert.ok(!log.includes(SECRET), 'the token is not in the log');
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'still no stack on stderr');
   }
+  // With a machine format the error stays one JSON line, naming the log.
+  const json = await runCLI([...args, '--debug', '-o', 'json'], { env: { XDG_STATE_HOME: state } });
+  const lines = json.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, json.stderr);
+  const error = (JSON.parse(lines[0]!) as { error: { code: string; debugLog: string } }).error;
+  assert.equal(error.code, 'UNREACHABLE');
+  assert.ok(error.debugLog.startsWith(join(state, 'fixity', 'debug')));
 });

@@ -186,13 +186,14 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
-    process.exitCode = reportError(err, machineOutput(process.argv));
+    let debugLog: string | null = null;
     if (wantsDebug(process.argv, process.env)) {
       try {
-        process.stderr.write(`debug log: ${writeDebugLog(err, process.argv)}\n`);
+        debugLog = writeDebugLog(err, process.argv);
       } catch (logErr) {
         process.stderr.write(`debug log not written: ${(logErr as Error).message}\n`);
       }
     }
+    process.exitCode = reportError(err, machineOutput(process.argv), debugLog);
   }
 }

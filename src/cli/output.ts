@@ -192,7 +192,8 @@ export function hint(options: GlobalOptions, next: string): void {
   if (!options.json) process.stderr.write(`${color('dim', 'Next:')} ${next}\n`);
 }
 
-export function reportError(err: unknown, json: boolean): number {
+/** Prints `err` for people or as one JSON line, naming the debug log when one was written; returns the exit code. */
+export function reportError(err: unknown, json: boolean, debugLog: string | null = null): number {
   const code = err instanceof BaseError ? String(err.code) : 'FAILED';
   const exit =
     code === 'USAGE'
@@ -215,9 +216,12 @@ export function reportError(err: unknown, json: boolean): number {
         : code === 'UNREACHABLE'
           ? 'start the server with `fixity serve` (or `npm start`), or pass --server URL'
           : undefined;
-  if (json) process.stderr.write(`${JSON.stringify({ error: { code, message, ...(fix ? { fix } : {}) } })}\n`);
+  const log = debugLog === null ? {} : { debugLog };
+  if (json) process.stderr.write(`${JSON.stringify({ error: { code, message, ...(fix ? { fix } : {}), ...log } })}\n`);
   else
-    process.stderr.write(`${color('red', 'error:')} ${message}\n${fix ? `  ${color('bold', 'fix:')} ${fix}\n` : ''}`);
+    process.stderr.write(
+      `${color('red', 'error:')} ${message}\n${fix ? `  ${color('bold', 'fix:')} ${fix}\n` : ''}${debugLog === null ? '' : `debug log: ${debugLog}\n`}`,
+    );
   return exit;
 }
 
