@@ -135,6 +135,31 @@ describe('collectLayer()', () => {
     ]);
   });
 
+  test('collectLayer() leaves out .git and .fixity at the top unless include names them', async () => {
+    const from = tree({
+      '.git/HEAD': 'ref: refs/heads/main\n',
+      '.fixity/fixity.db': 'db',
+      '.github/ci.yml': 'ci',
+      'lib/.git/x': 'a submodule-like dir below the top stays',
+      'server.js': 'js',
+    });
+    assert.deepEqual(paths(await collectLayer({ from, to: '/app' })), [
+      'app/',
+      'app/.github/',
+      'app/.github/ci.yml',
+      'app/lib/',
+      'app/lib/.git/',
+      'app/lib/.git/x',
+      'app/server.js',
+    ]);
+    assert.deepEqual(paths(await collectLayer({ from, to: '/app', include: ['.git/**', 'server.js'] })), [
+      'app/',
+      'app/.git/',
+      'app/.git/HEAD',
+      'app/server.js',
+    ]);
+  });
+
   test('collectLayer() hashes file contents and records sizes and sources', async () => {
     const from = tree({ 'f.txt': 'hello\n', empty: '' });
     const entries = await collectLayer({ from, to: '/app' });

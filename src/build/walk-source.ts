@@ -22,6 +22,14 @@ export interface Found {
   inode: string | null;
 }
 
+/**
+ * Directories at the top of a layer's `from` that a layer without `include` leaves out: git's metadata (its
+ * packs and index differ from clone to clone, so an image holding them is not reproducible, and they hold the
+ * whole history) and a Fixity data dir (`fixity up`'s database and blobs). An `include` that names them
+ * packages them.
+ */
+export const ALWAYS_LEFT_OUT: ReadonlySet<string> = new Set(['.git', '.fixity']);
+
 // Synchronous reads, like source-file.ts: per-call thread-pool round trips cost more than the calls.
 export async function walkSource(
   root: string,
@@ -52,6 +60,8 @@ export async function walkSource(
     });
     let kept = false;
     for (const child of children) {
+      // A layer that takes everything still leaves out the top's version-control and Fixity data dirs.
+      if (dirRel === '' && rules.include.length === 0 && ALWAYS_LEFT_OUT.has(child.name)) continue;
       const rel = dirRel === '' ? child.name : `${dirRel}/${child.name}`;
       const isDirectory = child.kind === 'directory';
       if (rules.exclude.some((g) => g.matches(rel, isDirectory))) continue;
