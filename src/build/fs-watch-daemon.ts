@@ -42,7 +42,7 @@ import {
 import { createServer, type Socket } from 'node:net';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { LOCAL_FILE_SYSTEMS, listen, queueSize, sameDir } from './fs-watch-os.ts';
+import { LOCAL_FILE_SYSTEMS, listen, queueSize, removeDeadCookies, sameDir } from './fs-watch-os.ts';
 
 export const WATCH_PROTOCOL = 1;
 
@@ -66,11 +66,14 @@ export interface WatchDaemonOptions {
   idleMs: number;
   /** inotify's queue length (default: fs.inotify.max_queued_events). */
   queueSize?: number;
+  /** Stops the daemon as `stop` does (its process aborts it on SIGTERM and SIGINT). */
+  signal?: AbortSignal;
 }
 
 export async function runWatchDaemon(options: WatchDaemonOptions): Promise<void> {
   const instance = randomBytes(8).toString('hex');
   const cookieDir = join(options.dir, `cookies-${process.pid}`);
+  removeDeadCookies(options.dir);
   rmSync(cookieDir, { recursive: true, force: true });
   mkdirSync(cookieDir, { mode: 0o700 });
   let generation = 0;
@@ -276,5 +279,7 @@ export async function runWatchDaemon(options: WatchDaemonOptions): Promise<void>
   await listen(server, options.socketPath);
   ownInode = statSync(options.socketPath, { bigint: true }).ino;
   arm();
+  if (options.signal?.aborted) stop();
+  options.signal?.addEventListener('abort', stop, { once: true });
   await new Promise<void>((resolve) => server.once('close', resolve));
 }

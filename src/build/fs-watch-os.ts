@@ -3,8 +3,9 @@
  * change to inotify, how long inotify's queue is, whether a path is still the directory it was, and a Unix
  * socket to listen on that a dead daemon may have left behind.
  */
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { createConnection, type createServer } from 'node:net';
+import { join } from 'node:path';
 
 // statfs f_type of local file systems whose every change reaches inotify (linux/magic.h). Network and FUSE
 // file systems are left out: a change made on another host or by the FUSE server raises no event here.
@@ -17,6 +18,24 @@ export const LOCAL_FILE_SYSTEMS = new Set([
   0x2fc12fc1, // zfs
   0xf2f52010, // f2fs
 ]);
+
+/** Removes the cookie directories of daemons that are gone (killed before they could clean up). */
+export function removeDeadCookies(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const pid = Number(/^cookies-(\d+)$/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || alive(pid)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** fs.inotify.max_queued_events, or its default. */
 export function queueSize(): number {

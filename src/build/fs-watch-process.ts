@@ -10,4 +10,12 @@ const dir = process.argv[2];
 if (dir === undefined) throw new Error('usage: fs-watch-process.ts DIR');
 ownWatchDir(dir);
 const idle = Number(process.env.FIXITY_WATCH_IDLE_MS);
-await runWatchDaemon({ dir, socketPath: watchSocket(dir), idleMs: idle > 0 ? idle : 3 * 60 * 60 * 1000 });
+// Stopped by a signal, it still removes its socket and cookie directory.
+const stopping = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => stopping.abort());
+await runWatchDaemon({
+  dir,
+  socketPath: watchSocket(dir),
+  idleMs: idle > 0 ? idle : 3 * 60 * 60 * 1000,
+  signal: stopping.signal,
+});

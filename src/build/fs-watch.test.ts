@@ -2,11 +2,13 @@
 // under a root is seen before the next answer, a change made just before asking included, and what it cannot
 // vouch for it says so.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ask, connectFileWatcher, type FileWatcher, unchangedSince, type WatchSync, watchSocket } from './fs-watch.ts';
 import { runWatchDaemon } from './fs-watch-daemon.ts';
 
@@ -181,6 +183,20 @@ describe('the file watcher process', () => {
     synced(await watcher.sync(work));
     await daemon; // ends by itself once idle
     await assert.rejects(stat(watchSocket(dir)), { code: 'ENOENT' });
+  });
+
+  test("its process, stopped by SIGTERM, removes its socket and cookies; a dead one's cookies go at start", async () => {
+    const dir = await own(join(work, 'process'));
+    await mkdir(join(dir, 'cookies-999999')); // left by a daemon killed with SIGKILL
+    const entry = fileURLToPath(new URL('./fs-watch-process.ts', import.meta.url));
+    const child = spawn(process.execPath, [entry, dir], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const watcher = connectFileWatcher({ dir, start: () => {} });
+    synced(await watcher.sync(work));
+    assert.deepEqual((await readdir(dir)).sort(), [`cookies-${child.pid}`, 'watch-1.sock']);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.deepEqual(await readdir(dir), []);
   });
 
   test('no daemon and none starts: the client gives up in time and says why', async () => {
