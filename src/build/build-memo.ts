@@ -100,7 +100,7 @@ export async function findMemo(options: {
   toolVersion: string;
   compression: string;
   level: number | undefined;
-}): Promise<{ path: string; memo: BuildMemo | null } | null> {
+}): Promise<{ path: string; memo: BuildMemo | null; realRoot: string } | null> {
   const { cacheDir, watched, spec, info, toolVersion, compression } = options;
   if (!('token' in watched)) return null;
   const root = await realpath(options.root);
@@ -108,7 +108,7 @@ export async function findMemo(options: {
   const key = await memoKey({ toolVersion, root, spec, info, base, compression, level: options.level ?? null });
   const path = memoPath(cacheDir, key);
   const memo = await readBuildMemo(path);
-  return { path, memo: memo !== null && unchangedSince(memo, watched) ? memo : null };
+  return { path, memo: memo !== null && unchangedSince(memo, watched) ? memo : null, realRoot: root };
 }
 
 /**
@@ -120,15 +120,15 @@ export async function reuseLayers(
   memo: BuildMemo,
   options: {
     cacheDir: string;
-    root: string;
+    /** The source root, symlinks resolved (as findMemo gives it). */
+    realRoot: string;
     spec: BuildSpec;
     cache: LayerCache;
     clock: Clock;
     onEvent?: ((event: BuildEvent) => void) | undefined;
   },
 ): Promise<MadeLayers | null> {
-  const { cache, onEvent } = options;
-  const root = await realpath(options.root);
+  const { cache, onEvent, realRoot: root } = options;
   for (const layer of options.spec.layers) {
     const from = await realpath(join(root, layer.from)).catch(() => null);
     if (from === null || (from !== root && !from.startsWith(`${root}/`))) return null;

@@ -152,7 +152,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ? await findMemo({ cacheDir, watched, root, spec, info, base, toolVersion, compression, level })
         : null;
     if (memo !== null) used.add(memo.path);
-    const reused = memo?.memo ? await reuseLayers(memo.memo, { cacheDir, root, spec, cache, clock, onEvent }) : null;
+    const reused = memo?.memo
+      ? await reuseLayers(memo.memo, { cacheDir, realRoot: memo.realRoot, spec, cache, clock, onEvent })
+      : null;
     if (watched !== null) {
       onEvent?.(
         reused !== null

@@ -189,7 +189,7 @@ describe('the file watcher process', () => {
     const dir = await own(join(work, 'process'));
     await mkdir(join(dir, 'cookies-999999')); // left by a daemon killed with SIGKILL
     const entry = fileURLToPath(new URL('./fs-watch-process.ts', import.meta.url));
-    const child = spawn(process.execPath, [entry, dir], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [entry, dir, '60000'], { stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const watcher = connectFileWatcher({ dir, start: () => {} });
     synced(await watcher.sync(work));

@@ -34,7 +34,7 @@ export function unchangedSince(before: { token: string; generation: number }, no
  * The watcher's directory: FIXITY_WATCH_DIR, else `$XDG_RUNTIME_DIR/fixity`, else `fixity-<uid>` in the
  * temporary directory; made mode 0700 and used only when it is this user's and nobody else's.
  */
-export function watchDir(env: NodeJS.ProcessEnv = process.env): string {
+export function watchDir(env: NodeJS.ProcessEnv): string {
   if (env.FIXITY_WATCH_DIR) return env.FIXITY_WATCH_DIR;
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'fixity');
   return join(tmpdir(), `fixity-${process.getuid?.() ?? 'user'}`);

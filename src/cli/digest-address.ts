@@ -17,11 +17,10 @@ export function isDigestAddress(text: string): boolean {
   return ADDRESS.test(text) || prefixOfAlias(text) !== null;
 }
 
-/** `sha256:9c21de07… (amber-otter)`, or the whole digest with its alias: how text output names an image. */
-export function withAlias(digest: string, short = false): string {
+/** `sha256:9c21… (amber-otter)`: how text output names an image, by its digest and alias. */
+export function withAlias(digest: string): string {
   const alias = aliasOf(digest);
-  const shown = short && digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
-  return alias === null ? shown : `${shown} (${alias})`;
+  return alias === null ? digest : `${digest} (${alias})`;
 }
 
 export interface DigestLookup {

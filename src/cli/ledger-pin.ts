@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { APIClient } from './api-client.ts';
 import { CLIError } from './output.ts';
+import { ledgerRoom } from './rooms.ts';
 
 /**
  * What this client has seen of a ledger, kept beside its config: the key (pinned on first use or from
@@ -36,6 +38,24 @@ export async function writePin(pin: LedgerPin): Promise<void> {
   await mkdir(join(configDir(), 'ledgers'), { recursive: true, mode: 0o700 });
   await writeFile(`${file}.tmp`, `${JSON.stringify(pin, null, 2)}\n`, { mode: 0o600 });
   await rename(`${file}.tmp`, file);
+}
+
+/**
+ * Whether the tree head `latest` extends the one this client saw (`seen`, roots as base64): equal at the same
+ * size, else proven by the server's consistency proof.
+ */
+export async function extendsCheckpoint(
+  client: APIClient,
+  seen: { size: number; rootHash: string },
+  latest: { size: number; rootHash: string },
+): Promise<boolean> {
+  if (seen.size > latest.size) return false;
+  if (seen.size === latest.size) return seen.rootHash === latest.rootHash;
+  if (seen.size === 0) return true;
+  const b64 = (s: string) => Buffer.from(s, 'base64');
+  const proof = await client.consistencyProof(seen.size, latest.size);
+  const { verifyConsistency } = await ledgerRoom();
+  return verifyConsistency(seen.size, latest.size, proof.map(b64), b64(seen.rootHash), b64(latest.rootHash));
 }
 
 /** Hex SHA-256 of a PEM public key's SPKI DER: the log id. */

@@ -7,7 +7,8 @@
  */
 
 // 256 of each, lowercase a-z, no word in both lists. Their order is part of every alias: never reorder them.
-const ADJECTIVES = `
+const words = (text: string): string[] => text.trim().split(/\s+/);
+const ADJECTIVES = words(`
 able acid aged airy alert alive amber ample apt arid ashen astral avid awake azure baggy bald balmy
 bare basic beige best big black bland blank blazing blithe blue blunt bold bony boreal brave brief
 bright brisk broad bronze brown bubbly bumpy burly busy calm candid carmine casual chalky cheery
@@ -24,10 +25,8 @@ paper patient peach pearl perky petite pine plain plucky plush polar polite prim
 quiet rapid rare ready regal rich ripe robust rocky rosy round royal ruby rugged rural rustic safe
 sage salty sandy satin scarlet sharp sheer shiny short silent silky silver simple sleek slim small
 smart smooth snowy snug soft solar solid sonic spare sparkly spicy
-`
-  .trim()
-  .split(/\s+/);
-const ANIMALS = `
+`);
+const ANIMALS = words(`
 aardvark adder albatross alpaca anchovy ant antelope ape armadillo asp auk avocet baboon badger
 barracuda bass bat bear beaver bee beetle bison boar bobcat bongo buffalo bull bunny buzzard camel
 canary caribou carp cat catfish chamois cheetah chicken chinchilla chipmunk cicada clam cobra
@@ -46,9 +45,7 @@ sardine scorpion seal shark sheep shrew shrimp skink skunk sloth slug smelt snai
 sparrow spider squid squirrel starling stingray stoat stork sturgeon swallow swan swift tapir
 tarsier tern termite thrush tiger toad tortoise toucan trout tuna turkey turtle urchin viper vole
 vulture wallaby walrus warbler wasp weasel whale
-`
-  .trim()
-  .split(/\s+/);
+`);
 
 const ALIAS = /^([a-z]+)-([a-z]+)$/;
 

@@ -177,14 +177,17 @@ export function watchWanted(flags: BuildFlags, env: NodeJS.ProcessEnv): boolean 
 }
 
 function fileWatcher(): FileWatcher {
-  const dir = watchDir();
+  const dir = watchDir(process.env);
+  // How long it waits for a build before leaving: FIXITY_WATCH_IDLE_MS, else 3 hours.
+  const idle = Number(process.env.FIXITY_WATCH_IDLE_MS);
+  const idleMs = String(idle > 0 ? idle : 3 * 60 * 60 * 1000);
   const entry = fileURLToPath(new URL('../../build/fs-watch-process.ts', import.meta.url));
   return connectFileWatcher({
     dir,
     // Detached, with nothing of this process's: it outlives the build, and answers the next one.
     // A small young generation: it allocates little once its watches are set (89 against 103 MiB resident).
     start: () =>
-      spawn(process.execPath, ['--max-semi-space-size=1', entry, dir], {
+      spawn(process.execPath, ['--max-semi-space-size=1', entry, dir, idleMs], {
         detached: true,
         stdio: 'ignore',
         cwd: '/',

@@ -17,7 +17,7 @@ import { detectSandbox } from '../../runtime/sandbox.ts';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { hostsFile } from '../credentials.ts';
-import { readPin } from '../ledger-pin.ts';
+import { extendsCheckpoint, readPin } from '../ledger-pin.ts';
 import { EXIT, emit, formatBytes, type GlobalOptions } from '../output.ts';
 import { ledgerRoom } from '../rooms.ts';
 import { watchWanted } from './build.ts';
@@ -170,26 +170,17 @@ async function ledgerCheck(client: APIClient, server: string): Promise<DoctorChe
         'if the change is legitimate: fixity ledger verify --key NEW.pub',
       );
     }
-    const { openCheckpoint, verifyConsistency } = await ledgerRoom();
+    const { openCheckpoint } = await ledgerRoom();
     const latest = openCheckpoint(info.checkpoint, createPublicKey(pin?.publicKey ?? info.publicKey), info.origin);
     const signed = `checkpoint of ${latest.size} entries signed by ${info.logId.slice(0, 16)}…`;
     const seen = pin?.checkpoint ?? null;
     if (seen === null) {
       return check('ledger', 'warn', `${signed}; nothing pinned to compare with`, 'fixity ledger verify (pins it)');
     }
-    const root = (b64: string) => Buffer.from(b64, 'base64');
-    const consistent =
-      seen.size <= latest.size &&
-      (seen.size === latest.size
-        ? root(seen.rootHash).equals(latest.root)
-        : seen.size === 0 ||
-          verifyConsistency(
-            seen.size,
-            latest.size,
-            (await client.consistencyProof(seen.size, latest.size)).map(root),
-            root(seen.rootHash),
-            latest.root,
-          ));
+    const consistent = await extendsCheckpoint(client, seen, {
+      size: latest.size,
+      rootHash: latest.root.toString('base64'),
+    });
     return consistent
       ? check('ledger', 'ok', `${signed}, consistent with the ${seen.size} this client verified`)
       : check('ledger', 'fail', `NOT consistent with the checkpoint of ${seen.size} this client verified`, fix);
@@ -277,7 +268,7 @@ async function watcherCheck(): Promise<DoctorCheck> {
   if (!watchWanted({}, process.env)) {
     return check('file watcher', 'ok', 'off here (CI or FIXITY_BUILD_WATCH=0): builds read their sources every time');
   }
-  const dir = watchDir();
+  const dir = watchDir(process.env);
   const limit = Number(await readFile('/proc/sys/fs/inotify/max_user_watches', 'utf8').catch(() => 'NaN'));
   if (limit < FEW_WATCHES) {
     return check(

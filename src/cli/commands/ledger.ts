@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
-import { logIdOf, trustedLedgerKey, writePin } from '../ledger-pin.ts';
+import { extendsCheckpoint, logIdOf, trustedLedgerKey, writePin } from '../ledger-pin.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, table, when } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { ledgerRoom } from '../rooms.ts';
@@ -144,18 +144,7 @@ async function provePrevious(
 ): Promise<boolean | null> {
   const previous = trusted.pin?.checkpoint ?? null;
   if (previous === null || report.latest === null) return null;
-  if (previous.size > report.latest.size) return false;
-  if (previous.size === report.latest.size) return previous.rootHash === report.latest.rootHash;
-  if (previous.size === 0) return true;
-  const proof = await client.consistencyProof(previous.size, report.latest.size);
-  const { verifyConsistency } = await ledgerRoom();
-  return verifyConsistency(
-    previous.size,
-    report.latest.size,
-    proof.map(b64),
-    b64(previous.rootHash),
-    b64(report.latest.rootHash),
-  );
+  return extendsCheckpoint(client, previous, report.latest);
 }
 
 interface Rendered {
