@@ -40,6 +40,8 @@ export interface Live {
   exited: Promise<void>;
   markExited: () => void;
   waiters: Array<{ resolve: (s: InstanceStatus) => void; reject: (e: unknown) => void }>;
+  /** The last write of `instance.json`: writes go one after another, so an older state never lands last. */
+  saved: Promise<void>;
 }
 
 export const LIVE_STATES = new Set(['starting', 'ready', 'unhealthy']);
@@ -64,6 +66,7 @@ export function newLive(record: InstanceRecord): Live {
     exited,
     markExited,
     waiters: [],
+    saved: Promise.resolve(),
   };
 }
 
@@ -71,7 +74,7 @@ export interface InstanceStore {
   readonly instances: Map<string, Live>;
   /** The instance's directory: its `instance.json`, output and log. */
   dirOf(id: string): string;
-  /** Writes `instance.json` atomically. */
+  /** Writes `instance.json` atomically, after any write still in progress; resolves once the file holds the status. */
   save(live: Live): Promise<void>;
   /** `save` in the background, logging a failure. */
   persist(live: Live): void;
@@ -92,11 +95,16 @@ export function createInstanceStore(
 ): InstanceStore {
   const instances = new Map<string, Live>();
   const dirOf = (id: string) => join(instancesDir, id);
-  const save = async (live: Live) => {
+  const write = async (live: Live) => {
     const file = join(dirOf(live.record.id), 'instance.json');
     const tmp = `${file}.tmp`;
     await writeFile(tmp, `${JSON.stringify(live.record, null, 1)}\n`);
     await rename(tmp, file);
+  };
+  const save = (live: Live) => {
+    const next = live.saved.catch(() => {}).then(() => write(live));
+    live.saved = next;
+    return next;
   };
   const persist = (live: Live) => {
     save(live).catch((err) => logger.error({ err, instance: live.record.id }, 'cannot save instance state'));

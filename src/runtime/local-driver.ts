@@ -160,6 +160,7 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
         live.tail?.stop();
         live.detached = true;
         live.child?.unref();
+        await live.saved.catch(() => {});
         for (const w of live.waiters.splice(0)) w.reject(new RuntimeError('NOT_READY', 'Cannot wait: driver detached'));
       }
     },
