@@ -55,8 +55,9 @@ export interface AppendOptions {
 
 const ID = /^[A-Za-z0-9_-]{16,64}$/;
 const WRITE_BATCH = 1024 * 1024;
+const WRITES_IN_FLIGHT = 4;
 // Large uploads start flushing to disk while they stream, so the fsync before acknowledging is short.
-const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
+const EARLY_SYNC_BYTES = 16 * 1024 * 1024;
 
 /** Creates a BlobStore rooted at `root` (`root/blobs/<alg>/<hex>`, uploads in `root/uploads`). */
 export async function createFsBlobStore(root: string): Promise<BlobStore> {
@@ -136,11 +137,12 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     const startSize = s.size;
     let size = current;
     // Chunks are gathered into batches of WRITE_BATCH bytes and written with writev at explicit positions,
-    // one batch in flight while the next fills. Every write is settled before the catch below runs, so the
+    // up to WRITES_IN_FLIGHT batches in flight while the next fills (a slow write does not stop the reading).
+    // Every write is settled before the catch below runs, so the
     // truncate really restores the old size. (A WriteStream would keep the handle busy, and on error would
     // close the descriptor itself before the truncate.)
     const fh = await open(path, 'r+');
-    let inFlight: Promise<unknown> = Promise.resolve();
+    const writes: Promise<void>[] = [];
     let syncing: Promise<void> | null = null;
     let unsynced = 0;
     try {
@@ -148,23 +150,32 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       let batchBytes = 0;
       let position = offset;
       const flush = async () => {
-        await inFlight;
+        if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
         const buffers = batch;
         const at = position;
         position += batchBytes;
         batch = [];
         batchBytes = 0;
-        inFlight = writeAll(fh, buffers, at);
+        const written = writeAll(fh, buffers, at);
+        written.catch(() => undefined); // rejects where it is awaited
+        writes.push(written);
         unsynced += at === position ? 0 : position - at;
         if (unsynced >= EARLY_SYNC_BYTES && syncing === null) {
           unsynced = 0;
-          const written = inFlight;
-          syncing = (async () => {
-            await written;
+          // A failed sync stays in `syncing` (no new one starts) and fails the append where it is awaited:
+          // after an fsync error Linux forgets it, so the fsync in finish could succeed over lost pages.
+          const before = Promise.all(writes);
+          const started = (async () => {
+            await before;
             await fh.datasync();
-          })().finally(() => {
-            syncing = null;
-          });
+          })();
+          syncing = started;
+          started.then(
+            () => {
+              if (syncing === started) syncing = null;
+            },
+            () => undefined,
+          );
         }
       };
       await pipeline(
@@ -181,7 +192,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
             if (batchBytes >= WRITE_BATCH) await flush();
           }
           if (batchBytes > 0) await flush();
-          await inFlight;
+          await Promise.all(writes);
           await syncing;
         },
         signal === undefined ? {} : { signal },
@@ -189,7 +200,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       s.size = size;
     } catch (err) {
       // A failed append leaves the session as it was, so the client can retry the chunk.
-      await inFlight.catch(() => undefined);
+      await Promise.allSettled(writes);
       await (syncing as Promise<void> | null)?.catch(() => undefined);
       hashes.delete(id);
       await fh.truncate(startSize).catch(() => undefined);
