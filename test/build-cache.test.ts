@@ -12,7 +12,7 @@ import { createRegistryClient } from '../src/oci/index.ts';
 import { type CLIResult, runCLI } from './support/server-process.ts';
 
 const HELLO = new URL('../examples/hello/', import.meta.url).pathname;
-const KINDS = ['layers', 'evidence', 'files', 'secrets', 'builds', 'incomplete'];
+const KINDS = ['layers', 'evidence', 'files', 'secrets', 'builds', 'specs', 'incomplete'];
 
 /** Exactly one JSON document on stdout, and exit 0. */
 function json<T>(r: CLIResult, what: string): T {
@@ -70,7 +70,7 @@ describe('the build cache', () => {
     const first = await build(options(one, cacheDir));
     assert.deepEqual(
       first.cache?.removed.map((k) => k.entries),
-      [0, 0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0, 0],
       'under the default cap',
     );
     const other = await build(options(two, cacheDir, { cacheMaxBytes: 1 }));
@@ -82,6 +82,7 @@ describe('the build cache', () => {
         ['files', 1],
         ['secrets', 1],
         ['builds', 0],
+        ['specs', 0], // both sources have the same fixity.yaml: the entry is this build’s too
         ['incomplete', 0],
       ],
       'the first build’s entries went',
@@ -122,7 +123,7 @@ describe('the build cache', () => {
     );
     assert.deepEqual(
       du.kinds.map((k) => k.entries),
-      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 0, 1, 0],
     );
     assert.equal(
       du.bytes,
@@ -157,7 +158,7 @@ describe('the build cache', () => {
     assertTally(pruned.remaining, 'remaining');
     assert.deepEqual(
       pruned.removed.map((k) => k.entries),
-      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 0, 1, 0],
     );
     const empty = json<{ bytes: number }>(await runCLI(['cache', 'du', '--json'], { env }), 'cache du');
     assert.equal(empty.bytes, 0);

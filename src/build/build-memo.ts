@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { readdir, readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Clock, canonicalJSON, type Digest } from '../core/index.ts';
 import type { BuildEvent } from './build.ts';
@@ -22,6 +22,7 @@ import { createEvidenceCache } from './evidence-cache.ts';
 import { unchangedSince, type WatchSync } from './fs-watch.ts';
 import type { BaseImage } from './image-config.ts';
 import type { LayerCache } from './layer-cache.ts';
+import { buildRoomCode } from './room-code.ts';
 import type { SourceInfo } from './source-info.ts';
 import type { BuildSpec } from './spec.ts';
 import { writeFileAtomic } from './write-file-atomic.ts';
@@ -43,21 +44,11 @@ export interface BuildMemo {
   linked: Array<[path: string, stamp: string]>;
 }
 
-let buildCode: Promise<string> | undefined;
-
 /** The memo's name for a build's inputs (see the top of this file). */
 export async function memoKey(inputs: Record<string, unknown>): Promise<string> {
-  // The room's own code, so a checkout with changed listing rules under the same version starts afresh.
-  buildCode ??= (async () => {
-    const dir = import.meta.dirname;
-    const names = (await readdir(dir)).filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts')).sort();
-    const hash = createHash('sha256');
-    for (const name of names) hash.update(`${name}\0`).update(await readFile(join(dir, name)));
-    return hash.digest('hex');
-  })();
   const node = process.versions.node.split('.')[0];
   return createHash('sha256')
-    .update(canonicalJSON({ version: VERSION, node, code: await buildCode, ...inputs }))
+    .update(canonicalJSON({ version: VERSION, node, code: await buildRoomCode(), ...inputs }))
     .digest('hex');
 }
 

@@ -20,7 +20,7 @@ import type { SignedEvidence } from './referrer-evidence.ts';
 export type { SignedEvidence } from './referrer-evidence.ts';
 
 import { readSourceInfo, type SourceInfo } from './source-info.ts';
-import { loadBuildSpec } from './spec.ts';
+import { readBuildSpec } from './spec-file.ts';
 
 export const BUILDER_ID = 'https://fixity.dev/builder/local';
 
@@ -110,7 +110,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const useCache = options.noCache !== true;
   // Asked before anything under the root is read: every change from here on is one the next build hears of.
   const watched = useCache && options.watch !== undefined ? await options.watch.sync(root) : null;
-  const spec = await loadBuildSpec(join(root, 'fixity.yaml'));
+  const { spec, entry: specEntry } = await readBuildSpec(
+    join(root, 'fixity.yaml'),
+    useCache ? { dir: cacheDir, clock } : null,
+  );
   const info = await readSourceInfo(root, { sourceDateEpoch: options.sourceDateEpoch });
   onEvent?.({ kind: 'source', info });
 
@@ -138,7 +141,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // The directory of a --no-cache build's SBOM envelope, removed when the build is over.
   let scratch: string | null = null;
   // Cache entries this build used or produced (kept when pruning), and the cached blobs it holds open.
-  const used = new Set<string>();
+  const used = new Set<string>(specEntry === null ? [] : [specEntry]);
   const opened: FileHandle[] = [];
   try {
     // A layer reads from the prepared copy only when its `from` is (inside) a declared output.

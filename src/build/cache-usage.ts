@@ -14,11 +14,12 @@ export const CACHE_KINDS = {
   files: 'file digests remembered per source directory',
   secrets: 'contents the secret scan found clean, per source',
   builds: 'the last build of each set of inputs, reused while the file watcher sees no change',
+  specs: 'fixity.yaml files found valid, by their bytes',
 } as const;
 
 export type CacheKind = keyof typeof CACHE_KINDS;
 
-/** One entry: a directory (layers, evidence) or a file (files, secrets, builds). */
+/** One entry: a directory (layers, evidence) or a file (files, secrets, builds, specs). */
 export interface CacheEntry {
   kind: CacheKind;
   path: string;
@@ -50,6 +51,7 @@ const ENTRY_NAME: Record<CacheKind, RegExp> = {
   files: /^[0-9a-f]{64}\.json$/,
   secrets: /^[0-9a-f]{64}\.json$/,
   builds: /^[0-9a-f]{64}\.json$/,
+  specs: /^[0-9a-f]{64}\.json$/,
 };
 
 /** Lists the cache under `dir` (empty when it does not exist). Anything removed while listing is left out. */

@@ -23,7 +23,7 @@ import { openScanMemo, scannerVersion } from './scan-memo.ts';
 import { createSecretScanner, formatFindings, type ScannedFile, type SecretScanner } from './secret-scan.ts';
 import { createYielder, hashSourceFile } from './source-file.ts';
 import { type FileEntry, listLayer, type PendingFile, settlePending, sourcePath } from './source-tree.ts';
-import { type BuildSpec, toMode } from './spec.ts';
+import type { BuildSpec } from './spec.ts';
 
 export interface CollectSourcesOptions {
   spec: BuildSpec;
@@ -234,4 +234,9 @@ class Scanned implements ScannedFile {
   get rel(): string {
     return this.entry.path.slice(this.entry.source!.skip);
   }
+}
+
+/** Octal permission bits from a mode given in fixity.yaml as number or string. */
+function toMode(value: number | string): number {
+  return typeof value === 'number' ? value : Number.parseInt(value, 8);
 }

@@ -114,13 +114,18 @@ export function parseBuildSpec(doc: unknown, file = 'fixity.yaml'): BuildSpec {
   );
 }
 
-/** Reads and validates `fixity.yaml` (YAML 1.2; duplicate keys are errors). */
+/** Reads and validates `fixity.yaml` (builds read it through spec-file.ts, which remembers valid ones). */
 export async function loadBuildSpec(path: string): Promise<BuildSpec> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new SpecError(path, [
       err.code === 'ENOENT' ? 'no such file: write a fixity.yaml (see README "fixity.yaml")' : err.message,
     ]);
   });
+  return parseBuildSpecText(text, path);
+}
+
+/** Parses and validates the text of a fixity.yaml (YAML 1.2; duplicate keys are errors). */
+export function parseBuildSpecText(text: string, path: string): BuildSpec {
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0)
     throw new SpecError(
@@ -133,9 +138,4 @@ export async function loadBuildSpec(path: string): Promise<BuildSpec> {
 /** The JSON Schema editors use for fixity.yaml (written to schema/fixity.schema.json). */
 export function buildSpecJSONSchema(): object {
   return { $id: 'https://fixity.dev/schema/fixity.schema.json', ...z.toJSONSchema(buildSpecSchema, { io: 'input' }) };
-}
-
-/** Octal permission bits from a mode given as number or string. */
-export function toMode(value: number | string): number {
-  return typeof value === 'number' ? value : Number.parseInt(value, 8);
 }
