@@ -2,26 +2,9 @@
 import './threadpool.ts';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../defaults.ts';
-import { addAuditCommands } from './commands/audit.ts';
-import { addBuildCommand } from './commands/build.ts';
-import { addCacheCommands } from './commands/cache.ts';
-import { addCompletionCommand } from './commands/completion.ts';
-import { addConfigCommands } from './commands/config.ts';
-import { addDeployCommands } from './commands/deploy.ts';
-import { addDoctorCommand } from './commands/doctor.ts';
+import { commandName, commandsFor } from './command-modules.ts';
 import { runDown } from './commands/down.ts';
-import { addEnvCommands } from './commands/env.ts';
-import { addGcCommand } from './commands/gc.ts';
-import { addInspectCommand } from './commands/inspect.ts';
-import { addKeyCommands } from './commands/key.ts';
-import { addLedgerCommands } from './commands/ledger.ts';
-import { addLoginCommands } from './commands/login.ts';
-import { addReleaseCommands } from './commands/release.ts';
 import { addServerFlags, runServe } from './commands/serve.ts';
-import { addSignCommands } from './commands/sign.ts';
-import { addTokenCommands } from './commands/token.ts';
-import { addUserCommands } from './commands/user.ts';
-import { addVerifyCommand } from './commands/verify.ts';
 import { resolveClient } from './context.ts';
 import { wantsDebug, writeDebugLog } from './debug-log.ts';
 import { HELP_TOPICS } from './help-topics.ts';
@@ -114,24 +97,14 @@ program
   .description('stop the server that `fixity up` started')
   .action(async () => runDown(globals()));
 
-addBuildCommand(program, globals);
-addCacheCommands(program, globals);
-addInspectCommand(program, globals);
-addKeyCommands(program, globals);
-addSignCommands(program, globals);
-addVerifyCommand(program, globals);
-addLedgerCommands(program, globals);
-addAuditCommands(program, globals);
-addReleaseCommands(program, globals);
-addEnvCommands(program, globals);
-addDeployCommands(program, globals);
-addLoginCommands(program, globals);
-addTokenCommands(program, globals);
-addUserCommands(program, globals);
-addGcCommand(program, globals);
-addDoctorCommand(program, globals);
-addCompletionCommand(program, globals);
-addConfigCommands(program, globals);
+// Only the module of the command this run names is loaded (command-modules.ts).
+const valueOptions = new Set(
+  program.options
+    .filter((o) => o.required || o.optional)
+    .flatMap((o) => [o.short, o.long].filter((f) => f !== undefined)),
+);
+const builtIn = new Set(['serve', 'up', 'down', 'version']);
+for (const add of await commandsFor(commandName(process.argv.slice(2), valueOptions), builtIn)) add(program, globals);
 
 program
   .command('version')
