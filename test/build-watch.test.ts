@@ -10,7 +10,7 @@ import { type BuildOptions, build } from '../src/build/build.ts';
 import { ask, connectFileWatcher, watchSocket } from '../src/build/fs-watch.ts';
 import { runWatchDaemon } from '../src/build/fs-watch-daemon.ts';
 import { testBuildOptions } from '../src/build/test-build-options.ts';
-import { type CLIResult, runCLI } from './support/server-process.ts';
+import { type CLIResult, NODE, ROOT, run, runCLI } from './support/server-process.ts';
 
 const HELLO = new URL('../examples/hello/', import.meta.url).pathname;
 
@@ -227,6 +227,41 @@ describe('fixity build and the file watcher', () => {
     };
     const watcher = doctor.checks.find((c) => c.name === 'file watcher');
     assert.match(watcher?.detail ?? '', /^running \(pid \d+\): 1 source root\(s\), \d+ directories watched$/);
+  });
+
+  test('through bin/fixity.js an unchanged build is done in its one process; one that reads runs in a second, with the build V8 flags', async () => {
+    const dir = join(work, 'bin');
+    await cp(HELLO, dir, { recursive: true });
+    // Every Node process of the run notes its script and flags (NODE_OPTIONS reaches each; execArgv omits it).
+    const log = join(work, 'processes.log');
+    const preload = join(work, 'note-process.mjs');
+    await writeFile(
+      preload,
+      "import { appendFileSync } from 'node:fs';\n" +
+        'appendFileSync(process.env.NOTE_PROCESSES, JSON.stringify([process.argv[1], ...process.execArgv]) + "\\n");\n',
+    );
+    const env = {
+      XDG_CACHE_HOME: join(work, 'xdg-bin'),
+      FIXITY_WATCH_DIR: join(work, 'watch'), // shared with the test above; stopped after the suite
+      FIXITY_BUILD_WATCH: '1',
+      SOURCE_DATE_EPOCH: '1700000000',
+      NODE_OPTIONS: `--import=${preload}`,
+      NOTE_PROCESSES: log,
+    };
+    const bin = join(ROOT, 'bin/fixity.js');
+    const main = join(ROOT, 'src/cli/main.ts');
+    const processes = async (args: string[]) => {
+      await rm(log, { force: true });
+      const result = await run(NODE, [bin, 'build', dir, '--json', ...args], { env });
+      const lines = (await readFile(log, 'utf8')).trim().split('\n');
+      const noted = lines.map((l) => JSON.parse(l) as string[]);
+      // Left out: the watcher's own process, when this build is the one that starts it.
+      return { sources: sources(result), processes: noted.filter(([script]) => script === bin || script === main) };
+    };
+    const twice = [[bin], [main, '--max-semi-space-size=4', '--expose-gc']];
+    assert.deepEqual(await processes([]), { sources: 'read', processes: twice });
+    assert.deepEqual(await processes([]), { sources: 'unchanged', processes: [[bin]] });
+    assert.deepEqual(await processes(['--no-watch']), { sources: 'read', processes: twice });
   });
 
   test('in CI no watcher is started unless FIXITY_BUILD_WATCH=1', async () => {

@@ -100,6 +100,20 @@ export interface BuildResult {
 
 /** fixity.yaml + source → a reproducible OCI image, its provenance and SBOM, pushed and/or laid out. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  return (await buildImage(options, false))!;
+}
+
+/**
+ * The build, when the file watcher vouches that nothing under the source root changed since the last build of
+ * the same inputs and that build can be reused; otherwise null, having read no source file, run no `prepare`
+ * and asked no registry (a base image or a builder key means null). The CLI tries it in its own process and
+ * starts the process that reads sources, with its memory settings, only when this gives null.
+ */
+export async function buildIfUnchanged(options: BuildOptions): Promise<BuildResult | null> {
+  return buildImage(options, true);
+}
+
+async function buildImage(options: BuildOptions, onlyUnchanged: boolean): Promise<BuildResult | null> {
   const { dir, cacheDir, toolVersion, registry, clock, compression = 'gzip', signal, onEvent } = options;
   // Only a level other than the default is named (layer keys, provenance), so default builds stay as they were.
   const level = checkLevel(compression, options.compressionLevel);
@@ -118,6 +132,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   onEvent?.({ kind: 'source', info });
 
   let base: BaseImage | null = null;
+  if (onlyUnchanged && (watched === null || spec.base !== 'scratch' || spec.prepare !== undefined || options.attest))
+    return null;
   if (spec.base !== 'scratch') {
     const lockPath = join(root, 'fixity.lock');
     const resolved = await resolveBaseImage(registry, {
@@ -158,6 +174,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const reused = memo?.memo
       ? await reuseLayers(memo.memo, { cacheDir, realRoot: memo.realRoot, spec, cache, clock, onEvent })
       : null;
+    if (onlyUnchanged && reused === null) return null;
     if (watched !== null) {
       onEvent?.(
         reused !== null
@@ -194,7 +211,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (reused !== null && digest !== memo?.memo?.digest) {
       // The memo's inputs left out something that changes the image: it goes, and the sources are read.
       await rm(memo!.path, { force: true });
-      return build({ ...options, watch: undefined });
+      return onlyUnchanged ? null : build({ ...options, watch: undefined });
     }
     const { sourceTreeDigest } = made;
     const subject = { name: spec.name, digest };
