@@ -14,25 +14,17 @@ after(async () => {
 
 function record(id: string): InstanceRecord {
   const d = digestOf(id) as Digest;
+  // What the record and its status both say of the instance.
+  const same = { id, environment: 'prod', service: 'hello', release: d, image: d, configDigest: d };
   return {
-    id,
-    environment: 'prod',
-    service: 'hello',
-    release: d,
-    image: d,
-    configDigest: d,
+    ...same,
     env: {},
     port: 8080,
     health: { startupTimeoutMs: 1000 },
     argv: ['node', 'server.js'],
     sandboxInit: null,
     status: {
-      id,
-      environment: 'prod',
-      service: 'hello',
-      release: d,
-      image: d,
-      configDigest: d,
+      ...same,
       state: 'starting',
       address: { host: '127.0.0.1', port: 1 },
       pid: 1,
