@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { ask, watchSocket } from '../src/build/fs-watch.ts';
 import { hasCommand, median, run } from './build-lib/run.ts';
 import { ensureTree } from './build-lib/tree.ts';
+import { perRun, spread } from './lib/report.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const workDir = join(repoRoot, 'bench', '.work', 'build');
@@ -121,34 +122,49 @@ async function main(): Promise<void> {
     return values.length > 0 ? median(values) : null;
   };
   const ratio = (a: number | null, b: number | null) => (a === null || b === null ? null : a / b);
+  const runs = (a: Key, b: Key) =>
+    perRun(
+      samples[a].map((s) => s.seconds),
+      samples[b].map((s) => s.seconds),
+    );
   const peakMiB = Math.max(...(['cold', 'prime', 'warm'] as const).map((k) => peak(k) ?? 0));
   const targets = [
     {
       name: 'cold / (tar | gzip)',
       value: ratio(seconds('cold'), seconds('tarGzip')),
+      runs: runs('cold', 'tarGzip'),
       target: '≤ 0.6',
       met: (v: number) => v <= 0.6,
     },
     {
       name: 'cold / (tar | pigz)',
       value: ratio(seconds('cold'), seconds('tarPigz')),
+      runs: runs('cold', 'tarPigz'),
       target: '≤ 1.0',
       met: (v: number) => v <= 1.0,
     },
     {
       name: 'cold / warm',
       value: ratio(seconds('cold'), seconds('warm')),
+      runs: runs('cold', 'warm'),
       target: '≥ 20',
       met: (v: number) => v >= 20,
     },
     {
       name: 'cold / warm --no-watch',
       value: ratio(seconds('cold'), seconds('warmRead')),
+      runs: runs('cold', 'warmRead'),
       target: '(no target)',
       met: () => null,
     },
-    { name: 'peak memory, MiB', value: peakMiB > 0 ? peakMiB : null, target: '< 300', met: (v: number) => v < 300 },
-  ].map((t) => ({ name: t.name, value: t.value, target: t.target, met: t.value === null ? null : t.met(t.value) }));
+    {
+      name: 'peak memory, MiB',
+      value: peakMiB > 0 ? peakMiB : null,
+      runs: [],
+      target: '< 300',
+      met: (v: number) => v < 300,
+    },
+  ].map((t) => ({ ...t, met: t.value === null ? null : t.met(t.value) }));
 
   const machine = {
     date: new Date().toISOString(),
@@ -190,10 +206,11 @@ async function main(): Promise<void> {
       return `| ${cell(m.label)} | ${fmt(m.seconds)} | ${fmt(m.peakMiB, 0)} | ${bytes === undefined ? '' : fmt(bytes / 1e6, 1)} |`;
     }),
     '',
-    '| ratio | value | target | met |',
-    '|---|---:|---|---|',
+    '| ratio | value | runs | target | met |',
+    '|---|---:|---:|---|---|',
     ...targets.map(
-      (t) => `| ${t.name} | ${fmt(t.value)} | ${t.target} | ${t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'} |`,
+      (t) =>
+        `| ${cell(t.name)} | ${fmt(t.value)} | ${spread(t.runs).replace('×', '')} | ${t.target} | ${t.met === null ? 'n/a' : t.met ? 'yes' : 'NO'} |`,
     ),
     '',
     watcher === null

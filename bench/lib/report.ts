@@ -23,6 +23,8 @@ export interface RowSummary extends RowSpec {
   peer: number | null;
   limit: number | null;
   ratio: number | null;
+  /** fixity/peer of each repetition that measured both: how far one run's ratio strays from the median's. */
+  ratios: number[];
   met: boolean | null;
   errors: Partial<Record<Column, string>>;
 }
@@ -85,23 +87,36 @@ export class Results {
       const peer = value('peer');
       const ratio = fixity !== null && peer !== null && peer > 0 ? fixity / peer : null;
       const met = row.target !== undefined && ratio !== null ? ratio >= row.target : null;
+      const ratios = perRun(row.samples.fixity, row.samples.peer);
       const { samples: _samples, ...spec } = row;
-      return { ...spec, fixity, peer, limit: value('limit'), ratio, met };
+      return { ...spec, fixity, peer, limit: value('limit'), ratio, ratios, met };
     });
   }
+}
+
+/** a[i] / b[i] for each index both have (the repetitions of one run pair up by index). */
+export function perRun(a: readonly number[], b: readonly number[]): number[] {
+  return a.flatMap((x, i) => (b[i] !== undefined && b[i] > 0 ? [x / b[i]] : []));
+}
+
+/** The lowest and highest of several ratios, as `0.80–1.00×`; empty for fewer than two. */
+export function spread(ratios: readonly number[]): string {
+  if (ratios.length < 2) return '';
+  return `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`;
 }
 
 export function renderText(rows: readonly RowSummary[], usage: readonly UsageSummary[]): string {
   const cell = (v: number | null | undefined): string => fmt(v ?? undefined);
   const out = [
     renderTable(
-      ['scenario', 'unit', 'fixity', 'peer', 'fixity/peer', 'limit', 'target', 'met'],
+      ['scenario', 'unit', 'fixity', 'peer', 'fixity/peer', 'runs', 'limit', 'target', 'met'],
       rows.map((r) => [
         r.scenario,
         r.unit,
         r.errors.fixity ? 'ERROR' : cell(r.fixity),
         r.errors.peer ? 'ERROR' : cell(r.peer),
         r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`,
+        spread(r.ratios),
         cell(r.limit),
         r.target === undefined ? '' : `≥ ${r.target.toFixed(1)}×`,
         r.met === null ? '' : r.met ? 'yes' : 'NO',
