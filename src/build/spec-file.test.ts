@@ -49,6 +49,17 @@ describe('readBuildSpec()', () => {
     await assert.rejects(readdir(join(cache.dir, 'specs')), { code: 'ENOENT' });
   });
 
+  test('readBuildSpec() parses afresh over an entry that is not JSON, and builds on when the cache cannot be written', async () => {
+    const { file, cache } = await setup();
+    const { entry } = await readBuildSpec(file, cache);
+    await writeFile(entry!, '{"name": "trunc');
+    assert.deepEqual(await readBuildSpec(file, cache), { spec: await loadBuildSpec(file), entry });
+    assert.deepEqual(JSON.parse(await readFile(entry!, 'utf8')), await loadBuildSpec(file), 'rewritten');
+    const blocked = { ...cache, dir: join(cache.dir, 'not-a-dir') };
+    await writeFile(blocked.dir, 'a file where the cache directory should be');
+    assert.deepEqual(await readBuildSpec(file, blocked), { spec: await loadBuildSpec(file), entry: null });
+  });
+
   test('readBuildSpec() of a missing file says to write one, cache or not', async () => {
     const { cache } = await setup();
     await assert.rejects(readBuildSpec('/nonexistent/fixity.yaml', cache), /write a fixity\.yaml/);

@@ -23,16 +23,20 @@ export async function readBuildSpec(
   if (text === null || cache === null)
     return { spec: await (await import('./spec.ts')).loadBuildSpec(path), entry: null };
   const entry = join(cache.dir, 'specs', `${await specKey(text)}.json`);
-  const remembered = await readFile(entry, 'utf8').then(
-    (json) => JSON.parse(json) as BuildSpec,
-    () => null,
-  );
+  // Missing or unreadable (a crash cannot leave half an entry: they are written whole): parsed afresh.
+  const remembered = await readFile(entry, 'utf8')
+    .then((json) => JSON.parse(json) as BuildSpec)
+    .catch(() => null);
   if (remembered !== null) {
     await touchCacheEntry(entry, cache.clock);
     return { spec: remembered, entry };
   }
   const spec = (await import('./spec.ts')).parseBuildSpecText(text.toString('utf8'), path);
-  await writeFileAtomic(entry, JSON.stringify(spec));
+  try {
+    await writeFileAtomic(entry, JSON.stringify(spec));
+  } catch {
+    return { spec, entry: null }; // a cache it cannot write to costs the next build the parse, nothing more
+  }
   return { spec, entry };
 }
 
