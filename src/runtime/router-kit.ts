@@ -103,6 +103,8 @@ export function call(
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
         );
         res.on('error', reject);
+        // Cut short, a response closes without 'end' (and without 'error' unless one is listened for first).
+        res.on('close', () => res.complete || reject(new Error('the response was cut short')));
       },
     );
     req.on('error', reject);

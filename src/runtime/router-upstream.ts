@@ -76,6 +76,8 @@ export class UpstreamConnection<T> {
   #bodyBlocked = false;
   #headSent = false;
   #paused = false;
+  /** Reads from the backend so far: a timeout that fired before the pending ones were read is not silence. */
+  #reads = 0;
   /** performance.now() after which this idle connection is not used again. */
   #idleUntil = Number.POSITIVE_INFINITY;
 
@@ -197,6 +199,7 @@ export class UpstreamConnection<T> {
 
   /** @internal socket event handlers, reached through the socket */
   onData(chunk: Buffer): void {
+    this.#reads++;
     if (this.#ctx === undefined) {
       // Unsolicited bytes on an idle connection would be read as the next request's response.
       this.socket.destroy();
@@ -237,9 +240,16 @@ export class UpstreamConnection<T> {
     }
     // Waiting on the client (its body, or its reading of the response) is not the backend's silence.
     if (this.#paused || !this.#bodyDone) return;
-    const pool = this.#pool;
-    const kind = this.socket.connecting ? 'connect' : 'timeout';
-    this.#fail(kind, new Error(`${pool.host}:${pool.port} sent nothing for ${pool.timeoutMs} ms`));
+    // After a stall of this process (a long GC, a busy machine) timers run before the bytes that arrived
+    // meanwhile are read: the verdict waits until they are (setImmediate runs after the poll for I/O).
+    const ctx = this.#ctx;
+    const reads = this.#reads;
+    setImmediate(() => {
+      if (this.#ctx !== ctx || this.#reads !== reads || this.#paused) return;
+      const pool = this.#pool;
+      const kind = this.socket.connecting ? 'connect' : 'timeout';
+      this.#fail(kind, new Error(`${pool.host}:${pool.port} sent nothing for ${pool.timeoutMs} ms`));
+    });
   }
 
   #fail(kind: UpstreamFailure, error: Error): void {
