@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import YAML from 'yaml';
 import { createAccess } from './access/index.ts';
-import { type Signer, systemClock, verifyProvisioningKey } from './core/index.ts';
+import { processAlive, type Signer, systemClock, verifyProvisioningKey } from './core/index.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT, parseDuration, VERSION } from './defaults.ts';
 import { createDeployService, createStoreImageSource } from './deploy/index.ts';
 import { createLedger, type Ledger } from './ledger/index.ts';
@@ -257,7 +257,7 @@ async function acquireLock(path: string): Promise<{ release(): Promise<void> }> 
     await writeFile(path, String(process.pid), { flag: 'wx' });
   } catch {
     const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+    if (pid > 0 && pid !== process.pid && processAlive(pid)) {
       throw new Error(
         `Cannot start: another fixity server (pid ${pid}) is using this data dir; stop it or choose another --data`,
       );
@@ -265,15 +265,6 @@ async function acquireLock(path: string): Promise<{ release(): Promise<void> }> 
     await writeFile(path, String(process.pid));
   }
   return { release: () => rm(path, { force: true }) };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readOrCreateKey(path: string): Promise<Uint8Array> {

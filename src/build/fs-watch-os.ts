@@ -6,6 +6,7 @@
 import { lstatSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { createConnection, type createServer } from 'node:net';
 import { join } from 'node:path';
+import { processAlive } from '../core/index.ts';
 
 // statfs f_type of local file systems whose every change reaches inotify (linux/magic.h). Network and FUSE
 // file systems are left out: a change made on another host or by the FUSE server raises no event here.
@@ -23,17 +24,8 @@ export const LOCAL_FILE_SYSTEMS = new Set([
 export function removeDeadCookies(dir: string): void {
   for (const name of readdirSync(dir)) {
     const pid = Number(/^cookies-(\d+)$/.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || alive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     rmSync(join(dir, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -20,8 +20,9 @@ export async function readBuildSpec(
 ): Promise<{ spec: BuildSpec; entry: string | null }> {
   const text = await readFile(path).catch(() => null);
   // A missing or unreadable file: the parser's loader says what to do.
-  if (text === null || cache === null)
-    return { spec: await (await import('./spec.ts')).loadBuildSpec(path), entry: null };
+  if (text === null) return { spec: await (await import('./spec.ts')).loadBuildSpec(path), entry: null };
+  const parse = async () => (await import('./spec.ts')).parseBuildSpecText(text.toString('utf8'), path);
+  if (cache === null) return { spec: await parse(), entry: null };
   const entry = join(cache.dir, 'specs', `${await specKey(text)}.json`);
   // Missing or unreadable (a crash cannot leave half an entry: they are written whole): parsed afresh.
   const remembered = await readFile(entry, 'utf8')
@@ -31,7 +32,7 @@ export async function readBuildSpec(
     await touchCacheEntry(entry, cache.clock);
     return { spec: remembered, entry };
   }
-  const spec = (await import('./spec.ts')).parseBuildSpecText(text.toString('utf8'), path);
+  const spec = await parse();
   try {
     await writeFileAtomic(entry, JSON.stringify(spec));
   } catch {

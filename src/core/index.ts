@@ -18,6 +18,7 @@ export {
 export { BaseError, isErrorWithCode } from './errors.ts';
 export { globToRegExp } from './glob.ts';
 export { newId } from './ids.ts';
+export { processAlive } from './process-alive.ts';
 export type { ProvisioningClaims, ProvisioningKeyErrorCode } from './provisioning-key.ts';
 export {
   ProvisioningKeyError,

@@ -90,12 +90,11 @@ export function addBuildCommand(program: Command, globals: () => GlobalOptions):
       // Run through bin/fixity.js, which runs every command in its own process, without the build's V8 settings:
       // a build the file watcher vouches for is done here, any other in a process started with them.
       const inPlace = startedByBin() && !BUILD_V8_FLAGS.every((f) => process.execArgv.includes(f));
-      if (inPlace && (!watch || flags.key !== undefined || process.env.FIXITY_BUILDER_KEY !== undefined))
-        return withBuildFlags();
+      const keyFile = flags.key ?? process.env.FIXITY_BUILDER_KEY;
+      if (inPlace && (!watch || keyFile !== undefined)) return withBuildFlags();
       const cacheMaxBytes = buildCacheMaxBytes(flags.cacheMax);
       const { client, server, token } = resolveClient(g);
       const registry = createRegistryClient({ credentials: registryCredentials({ server, token }) });
-      const keyFile = flags.key ?? process.env.FIXITY_BUILDER_KEY;
       const attest =
         keyFile === undefined
           ? undefined
