@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
+import { constants, createZstdCompress, gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
 import { BLOCK_SIZE, type Compression, createBlockCompressor } from './block-compressor.ts';
 
 async function compress(
@@ -40,6 +40,25 @@ describe('createBlockCompressor()', () => {
       assert.ok(back.equals(input));
     });
   }
+
+  test('createBlockCompressor() writes zstd as one block at a time would, with blocks queued when it ends', async () => {
+    // The reference: each block compressed before the next is written, then an empty end. The compressor
+    // queues blocks; a block still queued at end() would be compressed with the finishing flag instead.
+    const long = Buffer.concat(Array.from({ length: 7 }, () => input)).subarray(0, BLOCK_SIZE * 6.5);
+    const reference = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 3 } });
+    const parts: Buffer[] = [];
+    reference.on('data', (piece: Buffer) => parts.push(piece));
+    const ended = new Promise((resolve) => reference.once('end', resolve));
+    for (let i = 0; i < long.length; i += BLOCK_SIZE) {
+      await new Promise((resolve) => reference.write(long.subarray(i, i + BLOCK_SIZE), resolve));
+    }
+    reference.end();
+    await ended;
+    const expected = Buffer.concat(parts);
+    for (let run = 0; run < 3; run++) {
+      assert.ok((await compress('zstd', long, 3 * BLOCK_SIZE, 1)).equals(expected), `run ${run}`);
+    }
+  });
 
   test('createBlockCompressor() writes one gzip member per block when compressing gzip', async () => {
     const out = await compress('gzip', input, 1 << 16, 2);

@@ -7,12 +7,14 @@
  *   (RFC 1952 §2.2), read by gzip, Go's compress/gzip (containerd, umoci, skopeo) and Python. This is pigz's
  *   independent-block idea; the cost is a slightly worse ratio than one member, about 18 bytes per MiB plus the
  *   lost back-references across block edges.
- * - zstd: one frame from a single streaming compressor at level 3 unless told, fed the same blocks.
+ * - zstd: one frame from a single streaming compressor at level 3 unless told, fed the same blocks, up to
+ *   ZSTD_QUEUED of them queued so the compressor works while the caller reads the next (see zstdSink).
  * - none: the blocks as they are.
  * Memory stays bounded: at most 2 × `concurrency` blocks (and their compressed forms) are held at once.
  */
 import { availableParallelism } from 'node:os';
-import { constants, createGzip, createZstdCompress } from 'node:zlib';
+import type { TransformOptions } from 'node:stream';
+import { constants, createGzip, createZstdCompress, type ZstdOptions } from 'node:zlib';
 import { BuildError } from './build-error.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -175,8 +177,24 @@ function gzipMember(bytes: Buffer, level: number): Promise<Buffer[]> {
   });
 }
 
+/** Blocks queued in the zstd stream while it compresses one (4 MiB). */
+const ZSTD_QUEUED = 4;
+
+// One zstd stream, fed blocks up to ZSTD_QUEUED ahead: with Node's default 16 KiB high-water mark each 1 MiB
+// block waited for the one before, and the caller idled ~2 s of a 90k-file build while zstd worked. The bytes
+// must not depend on timing, and they would: Node's zlib compresses a chunk still queued when `end()` is called
+// with the finishing flag, ending the frame differently. So `end()` waits until every block is compressed;
+// the frame is then always each block with ZSTD_e_continue and an empty ZSTD_e_end, as with one block at a time.
 function zstdSink(output: Output, { recycle, level }: SinkOptions): Sink {
-  const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level } });
+  // Node's zlib streams take the Transform options too; the typings leave them out.
+  const options: ZstdOptions & Pick<TransformOptions, 'writableHighWaterMark'> = {
+    params: { [constants.ZSTD_c_compressionLevel]: level },
+    chunkSize: OUTPUT_CHUNK,
+    writableHighWaterMark: ZSTD_QUEUED * BLOCK_SIZE,
+  };
+  const zstd = createZstdCompress(options);
+  let queued = 0;
+  let idle: (() => void) | null = null;
   const pumping = (async () => {
     for await (const bytes of zstd) await output(bytes as Buffer);
   })();
@@ -187,10 +205,24 @@ function zstdSink(output: Output, { recycle, level }: SinkOptions): Sink {
   stopped.catch(() => {});
   return {
     async block(bytes) {
-      if (zstd.write(bytes, () => recycle(bytes))) return;
+      queued++;
+      const more = zstd.write(bytes, (err) => {
+        queued--;
+        if (queued === 0) idle?.();
+        if (!err) recycle(bytes);
+      });
+      if (more) return;
       await Promise.race([new Promise((resolve) => zstd.once('drain', resolve)), stopped]);
     },
     async end() {
+      if (queued > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            idle = resolve;
+          }),
+          stopped,
+        ]);
+      }
       zstd.end();
       await pumping;
     },
