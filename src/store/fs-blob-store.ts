@@ -138,9 +138,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     let size = current;
     // Chunks are gathered into batches of WRITE_BATCH bytes and written with writev at explicit positions,
     // up to WRITES_IN_FLIGHT batches in flight while the next fills (a slow write does not stop the reading).
-    // Every write is settled before the catch below runs, so the
-    // truncate really restores the old size. (A WriteStream would keep the handle busy, and on error would
-    // close the descriptor itself before the truncate.)
+    // Every write is settled before the catch below runs, so the truncate really restores the old size. (A
+    // WriteStream would keep the handle busy, and on error would close the descriptor itself before the truncate.)
     const fh = await open(path, 'r+');
     const writes: Promise<void>[] = [];
     let syncing: Promise<void> | null = null;
