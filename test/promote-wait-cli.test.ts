@@ -1,6 +1,7 @@
 // `fixity promote --wait` (CLI style rule 9) against a running `fixity serve`: a promotion held only by an
 // approval still to come waits, says what it waits for, and goes through once someone approves; a gate that
-// refuses is an answer at once (exit 3); a wait that outlasts --timeout exits 5 and promotes nothing.
+// refuses is an answer at once (exit 3); a wait that outlasts --timeout exits 5 and promotes nothing; every
+// duration flag (promote and deploy --timeout, gc --grace, token --expires) refuses a non-duration with exit 2.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -99,6 +100,27 @@ for (const makeDatabase of await testDatabases()) {
       assert.deepEqual(await stages(ref), ['build']);
       const bad = await cli(['promote', ref, '--to', 'staging', '--wait', '--timeout', 'soon']);
       assert.equal(bad.code, 2, bad.stderr);
+    });
+
+    test('every duration flag reads 90s, 15m, 2h, 7d or seconds, and refuses anything else with exit 2', async () => {
+      const tokens = async () =>
+        json<{ items: Array<{ name: string }> }>(await cli(['token', 'list', '--json']), 'token list').items.map(
+          (t) => t.name,
+        );
+      for (const args of [
+        ['deploy', 'nowhere', '--wait', '--timeout', '10 minutes'],
+        ['gc', '--dry-run', '--grace', 'soon'],
+        ['token', 'create', '--name', 'never-made', '--scope', 'pull', '--expires', '1.5d'],
+      ]) {
+        const flag = args.at(-2)!;
+        const r = await cli(args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, new RegExp(`Cannot read ${flag} "${args.at(-1)}": not a duration`));
+      }
+      assert.ok(!(await tokens()).includes('never-made'));
+      json(await cli(['gc', '--dry-run', '--grace', '90s', '--json']), 'gc --grace 90s');
+      json(await cli(['token', 'create', '--name', 'week', '--scope', 'pull', '--expires', '7d', '--json']), 'token');
+      assert.ok((await tokens()).includes('week'));
     });
   });
 }

@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { type CachePruneResult, DEFAULT_CACHE_MAX_BYTES, pruneCache } from '../../build/cache-prune.ts';
 import { CACHE_KINDS, type CacheTally, scanCache, sum, tallyCache } from '../../build/cache-usage.ts';
 import { systemClock } from '../../core/index.ts';
-import { parseByteSize } from '../byte-size.ts';
+import { parseByteSize } from '../flag-values.ts';
 import { emit, formatBytes, type GlobalOptions, table } from '../output.ts';
 
 /** Where `fixity build` keeps its cache: `$XDG_CACHE_HOME/fixity`, else `~/.cache/fixity`. */

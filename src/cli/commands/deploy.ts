@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { resolveClient } from '../context.ts';
+import { parseDurationFlag } from '../flag-values.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
 import { confirmByName, isProtectedStage, unlessNotFound } from '../prompt.ts';
 
@@ -134,13 +135,14 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .option('--service <name>', 'only this service')
     .option('--wait', 'follow the rollout until it completes or rolls back (exit 6 when it does not complete)')
     .option('-n, --dry-run', 'show what each service would roll out (or why not), change nothing; exit 0')
-    .option('--timeout <seconds>', 'give up waiting after this long', '600')
+    .option('--timeout <duration>', 'with --wait: give up after this long, e.g. 90s, 10m, 1h (0: never)', '10m')
     .addHelpText(
       'after',
-      '\nExamples:\n  fixity deploy staging\n  fixity deploy staging --dry-run\n  fixity deploy staging --service hello --wait\n\nExit 3 when the digest is vetoed or was never promoted to the stage, 6 when a rollout is already running.',
+      '\nExamples:\n  fixity deploy staging\n  fixity deploy staging --dry-run\n  fixity deploy staging --service hello --wait --timeout 20m\n\nExit 3 when the digest is vetoed or was never promoted to the stage, 6 when a rollout is already running\nor, with --wait, does not complete, 5 when --wait times out.',
     )
     .action(async (name: string, opts: { service?: string; wait?: boolean; timeout: string; dryRun?: boolean }) => {
       const g = globals();
+      const timeout = parseDurationFlag(opts.timeout, '--timeout');
       const { client } = resolveClient(g);
       if (opts.dryRun === true) {
         const plan = (await client.planDeploy(name, opts.service)) as unknown as DeployPlanView[];
@@ -160,7 +162,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
         if (items.some((i) => i.result === 'started')) hint(g, `fixity rollout status ${name}`);
         return;
       }
-      const deadline = Date.now() + Number(opts.timeout) * 1000;
+      const deadline = timeout === 0 ? Number.POSITIVE_INFINITY : Date.now() + timeout * 1000;
       const ids = new Set(items.map((i) => i.rollout).filter((r): r is string => typeof r === 'string'));
       const seen = new Set<string>();
       for (;;) {
@@ -192,8 +194,8 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
         if (Date.now() > deadline)
           throw new CLIError(
             'TIMEOUT',
-            `Rollout still in progress after ${opts.timeout} s`,
-            `follow it with: fixity rollout status ${name}`,
+            `Rollout still in progress after ${timeout} s`,
+            `follow it with: fixity rollout status ${name}; wait longer with --timeout (0: no limit)`,
           );
         await sleep(1000);
       }

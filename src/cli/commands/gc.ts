@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../defaults.ts';
 import { resolveClient } from '../context.ts';
+import { parseDurationFlag } from '../flag-values.ts';
 import { emit, formatBytes, type GlobalOptions, table } from '../output.ts';
 
 export function addGcCommand(program: Command, globals: () => GlobalOptions): void {
@@ -12,10 +12,8 @@ export function addGcCommand(program: Command, globals: () => GlobalOptions): vo
     .addHelpText('after', '\nExamples:\n  fixity gc --dry-run\n  fixity gc --grace 10m')
     .action(async (opts: { dryRun?: boolean; grace?: string }) => {
       const g = globals();
-      const result = await resolveClient(g).client.collectGarbage({
-        dryRun: opts.dryRun === true,
-        ...(opts.grace === undefined ? {} : { graceSeconds: parseDuration(opts.grace) }),
-      });
+      const grace = opts.grace === undefined ? {} : { graceSeconds: parseDurationFlag(opts.grace, '--grace') };
+      const result = await resolveClient(g).client.collectGarbage({ dryRun: opts.dryRun === true, ...grace });
       emit(g, 'GarbageCollection', result, () => {
         const total = result.steps.reduce((a, s) => a + s.bytes, 0);
         return [

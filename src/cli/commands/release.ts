@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseDuration } from '../../defaults.ts';
 import { createRegistryClient } from '../../oci/index.ts';
 import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { digestLookup, withAlias } from '../digest-address.ts';
+import { parseDurationFlag } from '../flag-values.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, hint, shortDigest, table, when } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { promoteWhenAllowed, type WaitedOutcome, type WaitOptions } from '../promote-wait.ts';
@@ -58,14 +58,8 @@ async function waitToPromote(
   g: GlobalOptions,
   client: APIClient,
   input: WaitOptions['input'],
-  timeout: string,
+  seconds: number,
 ): Promise<WaitedOutcome> {
-  let seconds: number;
-  try {
-    seconds = parseDuration(timeout);
-  } catch (err) {
-    throw new CLIError('USAGE', (err as Error).message, '--timeout 15m');
-  }
   const progress = createProgress({ json: g.json === true, mode: g.progress });
   try {
     return await promoteWhenAllowed({
@@ -133,6 +127,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
     )
     .action(async (text: string, opts: PromoteFlags) => {
       const g = globals();
+      const timeout = parseDurationFlag(opts.timeout, '--timeout');
       const t = await target(g, text);
       if (opts.dryRun === true) {
         const plan = await t.client.planPromotion({ repository: t.repository, digest: t.digest, stage: opts.to });
@@ -170,7 +165,7 @@ export function addReleaseCommands(program: Command, globals: () => GlobalOption
         stage: opts.to,
         ...(reason === undefined ? {} : { reason }),
       };
-      const outcome = opts.wait ? await waitToPromote(g, t.client, input, opts.timeout) : await t.client.promote(input);
+      const outcome = opts.wait ? await waitToPromote(g, t.client, input, timeout) : await t.client.promote(input);
       if (outcome.result === 'already-in') {
         emit(g, 'PromotionOutcome', outcome, () => `✔ ${t.name}@${t.digest} is in ${opts.to}: ${outcome.message}`);
         return;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../defaults.ts';
 import { resolveClient } from '../context.ts';
+import { parseDurationFlag } from '../flag-values.ts';
 import { CLIError, emit, type GlobalOptions, table, when } from '../output.ts';
 
 export function addTokenCommands(program: Command, globals: () => GlobalOptions): void {
@@ -29,6 +29,8 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
     )
     .action(async (opts: { name: string; user?: string; scope: string; repo: string[]; expires?: string }) => {
       const g = globals();
+      const expires =
+        opts.expires === undefined ? {} : { expiresInSeconds: parseDurationFlag(opts.expires, '--expires') };
       const { client } = resolveClient(g);
       const scopes = opts.scope
         .split(',')
@@ -39,7 +41,7 @@ export function addTokenCommands(program: Command, globals: () => GlobalOptions)
         scopes,
         repos: opts.repo,
         ...(opts.user === undefined ? {} : { principal: opts.user }),
-        ...(opts.expires === undefined ? {} : { expiresInSeconds: parseDuration(opts.expires) }),
+        ...expires,
       });
       emit(g, 'Token', created, () =>
         [

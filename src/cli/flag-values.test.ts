@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseByteSize } from './byte-size.ts';
+import { parseByteSize, parseDurationFlag } from './flag-values.ts';
 import { CLIError } from './output.ts';
 
 describe('parseByteSize()', () => {
@@ -29,6 +29,36 @@ describe('parseByteSize()', () => {
           err instanceof CLIError &&
           err.code === 'USAGE' &&
           err.message.includes('--keep-storage') &&
+          err.fix !== undefined,
+        text,
+      );
+    }
+  });
+});
+
+describe('parseDurationFlag()', () => {
+  test('parseDurationFlag() reads seconds, minutes, hours and days, and a plain number as seconds', () => {
+    const cases: Array<[string, number]> = [
+      ['0', 0],
+      ['120', 120],
+      ['90s', 90],
+      ['15m', 900],
+      ['2h', 7200],
+      ['7d', 604800],
+      [' 10m ', 600],
+    ];
+    for (const [text, seconds] of cases) assert.equal(parseDurationFlag(text, '--timeout'), seconds, text);
+  });
+
+  test('parseDurationFlag() refuses what is not a duration with a usage error naming the flag', () => {
+    for (const text of ['', 'soon', '-5m', '1.5h', '10 minutes', 'm', '1h30m']) {
+      assert.throws(
+        () => parseDurationFlag(text, '--timeout'),
+        (err: unknown) =>
+          err instanceof CLIError &&
+          err.code === 'USAGE' &&
+          err.message.includes('--timeout') &&
+          err.message.includes(JSON.stringify(text)) &&
           err.fix !== undefined,
         text,
       );

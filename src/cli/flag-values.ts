@@ -1,3 +1,4 @@
+import { parseDuration } from '../defaults.ts';
 import { CLIError } from './output.ts';
 
 const UNITS: Record<string, number> = {
@@ -30,4 +31,17 @@ export function parseByteSize(text: string, what: string): number {
     throw new CLIError('USAGE', `Cannot read ${what} "${text}": not a size`, 'give e.g. 10GiB, 500MiB, 2GB or bytes');
   }
   return bytes;
+}
+
+/** A duration in seconds: `90s`, `15m`, `2h`, `7d`, or a plain number of seconds. `what` names the flag in the error. */
+export function parseDurationFlag(text: string, what: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new CLIError(
+      'USAGE',
+      `Cannot read ${what} "${text}": not a duration`,
+      'give e.g. 90s, 15m, 2h, 7d or seconds',
+    );
+  }
 }
