@@ -46,12 +46,14 @@ describe('parseDurationFlag()', () => {
       ['2h', 7200],
       ['7d', 604800],
       [' 10m ', 600],
+      ['1h30m', 5400],
+      ['2w', 1_209_600],
     ];
     for (const [text, seconds] of cases) assert.equal(parseDurationFlag(text, '--timeout'), seconds, text);
   });
 
   test('parseDurationFlag() refuses what is not a duration with a usage error naming the flag', () => {
-    for (const text of ['', 'soon', '-5m', '1.5h', '10 minutes', 'm', '1h30m']) {
+    for (const text of ['', 'soon', '-5m', '1.5h', '10 minutes', 'm', '30m1h', '5x']) {
       assert.throws(
         () => parseDurationFlag(text, '--timeout'),
         (err: unknown) =>

@@ -41,7 +41,7 @@ export function parseDurationFlag(text: string, what: string): number {
     throw new CLIError(
       'USAGE',
       `Cannot read ${what} "${text}": not a duration`,
-      'give e.g. 90s, 15m, 2h, 7d or seconds',
+      'give e.g. 90s, 15m, 2h, 1h30m, 7d or seconds',
     );
   }
 }

@@ -15,6 +15,7 @@ export {
   parseDigest,
   verifyDigest,
 } from './digest.ts';
+export { durationMs } from './duration.ts';
 export { BaseError, isErrorWithCode } from './errors.ts';
 export { globToRegExp } from './glob.ts';
 export { newId } from './ids.ts';

@@ -1,3 +1,4 @@
+import { durationMs } from '../core/index.ts';
 import { ReleaseError } from './release-error.ts';
 
 /** An allow or deny window: occurrences of an RFC 5545 rule, each lasting `duration`, in an IANA time zone. */
@@ -37,17 +38,13 @@ export interface RRule {
 
 const DAY = 86_400_000;
 const WEEKDAYS = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
-const UNITS: Record<string, number> = { w: 7 * DAY, d: DAY, h: 3_600_000, m: 60_000, s: 1000 };
 const HORIZONS = [8, 64, 400, 800].map((days) => days * DAY);
 const SUPPORTED = ['INTERVAL', 'COUNT', 'UNTIL', 'BYDAY', 'BYHOUR', 'BYMINUTE', 'BYMONTHDAY', 'BYMONTH', 'WKST'];
 
 /** Milliseconds of a duration like `30m`, `2h`, `1d`, `1h30m` (d = 24 h, w = 7 d). */
 export function parseDuration(text: string): number {
-  const match = /^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
-  const ms = match
-    ? ['w', 'd', 'h', 'm', 's'].reduce((sum, unit, i) => sum + Number(match[i + 1] ?? 0) * UNITS[unit]!, 0)
-    : 0;
-  if (!match || ms <= 0) throw invalid(`"${text}" is not a duration such as 30m, 2h, 1d or 1h30m`);
+  const ms = durationMs(text);
+  if (ms === null || ms <= 0) throw invalid(`"${text}" is not a duration such as 30m, 2h, 1d or 1h30m`);
   return ms;
 }
 
