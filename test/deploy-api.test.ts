@@ -1,7 +1,7 @@
 // DELETE /api/v1/environments/:env on both engines, through the real app (Fastify inject) over the deploy
 // room with real instances: a token is required and must allow `pipeline.apply` on the stage (as applying
 // does), an unknown environment is 404, a rollout in progress is 409 unless ?force=true, and the answer
-// says what was removed.
+// says what was removed. GET /api/v1/rollouts/:id shows a rollout by the id deploy answered with.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -110,6 +110,17 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(deployed.status, 201);
       const rollout = (deployed.body.items as Array<{ rollout: string }>)[0]?.rollout;
       await room.until('two instances starting', () => running().length === 2);
+      const byId = await call('GET', `/rollouts/${rollout}`, tokens.viewer);
+      assert.equal(byId.status, 200);
+      assert.deepEqual(
+        [byId.body.kind, byId.body.id, byId.body.environment, byId.body.service, byId.body.status, byId.body.switched],
+        ['Rollout', rollout, 'staging', 'hello', 'active', false],
+      );
+      assert.ok(Array.isArray(byId.body.steps));
+      assert.equal((await call('GET', `/rollouts/${rollout}`)).status, 401);
+      const unknown = await call('GET', '/rollouts/no-such-rollout', tokens.viewer);
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error?.code, 'NOT_FOUND');
       const instances = running()
         .map((i) => i.id)
         .sort();
@@ -131,6 +142,7 @@ for (const makeDatabase of await testDatabases()) {
       assert.equal(rest.force, true);
       assert.equal(rest.complete, true);
       assert.deepEqual(rest.abortedRollouts, [rollout]);
+      assert.equal((await call('GET', `/rollouts/${rollout}`, tokens.viewer)).body.status, 'aborted');
       assert.deepEqual(
         services.map((s) => [s.service, s.instances]),
         [['hello', instances]],

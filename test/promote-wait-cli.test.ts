@@ -109,6 +109,7 @@ for (const makeDatabase of await testDatabases()) {
         );
       for (const args of [
         ['deploy', 'nowhere', '--wait', '--timeout', '10 minutes'],
+        ['run', 'wait', 'some-rollout', '--timeout', '-1m'],
         ['gc', '--dry-run', '--grace', 'soon'],
         ['token', 'create', '--name', 'never-made', '--scope', 'pull', '--expires', '1.5d'],
       ]) {

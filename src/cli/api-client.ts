@@ -305,6 +305,8 @@ function deployMethods(call: Call) {
         'GET',
         `/environments/${enc(env)}/status${service === undefined ? '' : `?service=${enc(service)}`}`,
       ),
+    /** One rollout by the id a deploy or rollback answered with: its environment, service, state and steps. */
+    rollout: (id: string) => call<Record<string, unknown>>('GET', `/rollouts/${enc(id)}`),
     rolloutCommand: (env: string, service: string, command: 'pause' | 'resume' | 'abort' | 'promote') =>
       call<Record<string, unknown>>('POST', `${svc(env, service)}/rollout`, { command }),
     rollback: (env: string, service: string, reason?: string) =>

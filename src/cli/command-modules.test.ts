@@ -38,7 +38,7 @@ describe('command modules', () => {
     };
     const every = COMMAND_MODULES.flatMap((m) => m.names);
     assert.deepEqual(await added('build'), ['build']);
-    assert.deepEqual(await added('rollback'), ['deploy', 'rollout', 'rollback', 'drift']);
+    assert.deepEqual(await added('rollback'), ['deploy', 'run', 'rollout', 'rollback', 'drift']);
     assert.deepEqual(await added('serve'), []);
     assert.deepEqual(await added('completion'), every);
     assert.deepEqual(await added('__complete'), every);

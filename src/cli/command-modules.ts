@@ -31,7 +31,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   },
   { names: ['env'], load: async () => (await import('./commands/env.ts')).addEnvCommands },
   {
-    names: ['deploy', 'rollout', 'rollback', 'drift'],
+    names: ['deploy', 'run', 'rollout', 'rollback', 'drift'],
     load: async () => (await import('./commands/deploy.ts')).addDeployCommands,
   },
   {

@@ -2,7 +2,7 @@ import type { Digest } from '../core/index.ts';
 import type { Router } from '../runtime/index.ts';
 import { deleteEnvironment } from './delete-environment.ts';
 import { DeployError } from './deploy-error.ts';
-import { deployRecords } from './deploy-records.ts';
+import { deployRecords, type RolloutRecord } from './deploy-records.ts';
 import { createDeployActions, type DeployDeps, type StoredRollout } from './deploy-service.ts';
 import { createReconciler, type ReconcilerDeps, type SecretResolver } from './reconciler.ts';
 
@@ -17,6 +17,17 @@ export interface DeployServiceDeps extends DeployDeps {
   leaseTtlMs?: number;
 }
 
+/** All traffic is on the rollout's target; only the blue-green scale-down delay keeps the old release warm. */
+function switchedOver(rollout: RolloutRecord): boolean {
+  const machine = (rollout.state as unknown as StoredRollout).machine ?? null;
+  return (
+    rollout.status === 'active' &&
+    machine !== null &&
+    machine.weights[rollout.target] === 100 &&
+    machine.pausedUntil !== null
+  );
+}
+
 /**
  * The deploy room's service: environments (versioned), deploy, rollout commands, rollback, status and
  * drift, with the reconciler that carries them out on the runtime driver and the routers.
@@ -27,6 +38,26 @@ export function createDeployService(deps: DeployServiceDeps) {
   const actions = createDeployActions(deps);
   const { logger, ...rest } = deps;
   const reconciler = createReconciler({ ...rest, actions, ...(logger === undefined ? {} : { logger }) });
+
+  /** A rollout as status and `fixity run wait` show it: where it stands and its newest steps. */
+  async function rolloutView(rollout: RolloutRecord) {
+    const machine = (rollout.state as unknown as StoredRollout).machine ?? null;
+    return {
+      id: rollout.id,
+      status: rollout.status,
+      target: rollout.target,
+      stable: rollout.stable,
+      strategy: machine?.strategy ?? null,
+      phase: machine?.phase ?? null,
+      stepIndex: machine?.stepIndex ?? null,
+      message: machine?.message ?? '',
+      switched: switchedOver(rollout),
+      createdBy: rollout.createdBy,
+      createdAt: rollout.createdAt,
+      updatedAt: rollout.updatedAt,
+      steps: await deployRecords.steps(db, rollout.id, 50),
+    };
+  }
 
   /** Where a service stands; `since` is the version a deletion of the environment reached, whose rollouts are gone. */
   async function serviceStatus(environment: string, service: string, since: number) {
@@ -47,7 +78,6 @@ export function createDeployService(deps: DeployServiceDeps) {
         startedAt: i.startedAt,
         reason: i.reason,
       }));
-    const machine = latest === null ? null : (latest.state as unknown as StoredRollout).machine;
     return {
       environment,
       service,
@@ -55,29 +85,7 @@ export function createDeployService(deps: DeployServiceDeps) {
       currentRelease: rec?.currentRelease ?? null,
       previousRelease: rec?.previousRelease ?? null,
       weights: router?.table().weights ?? {},
-      rollout:
-        latest === null
-          ? null
-          : {
-              id: latest.id,
-              status: latest.status,
-              target: latest.target,
-              stable: latest.stable,
-              strategy: machine?.strategy ?? null,
-              phase: machine?.phase ?? null,
-              stepIndex: machine?.stepIndex ?? null,
-              message: machine?.message ?? '',
-              /** All traffic is on the target; only the scale-down delay keeps the old release warm. */
-              switched:
-                latest.status === 'active' &&
-                machine !== null &&
-                machine.weights[latest.target] === 100 &&
-                machine.pausedUntil !== null,
-              createdBy: latest.createdBy,
-              createdAt: latest.createdAt,
-              updatedAt: latest.updatedAt,
-              steps: await deployRecords.steps(db, latest.id, 50),
-            },
+      rollout: latest === null ? null : await rolloutView(latest),
       instances,
     };
   }
@@ -99,6 +107,13 @@ export function createDeployService(deps: DeployServiceDeps) {
      */
     deleteEnvironment: (req: { environment: string; actor: string; force?: boolean; signal?: AbortSignal }) =>
       deleteEnvironment(req, { database, release, driver, clock, reconciler }),
+
+    /** One rollout by id (a deploy or rollback names it), with its environment and service. */
+    async rollout(id: string) {
+      const rollout = await deployRecords.rollout(db, id);
+      if (rollout === null) throw new DeployError('ROLLOUT_UNKNOWN', `Cannot find rollout "${id.slice(0, 80)}"`);
+      return { environment: rollout.environment, service: rollout.service, ...(await rolloutView(rollout)) };
+    },
 
     /** What deploy would do for each service, changing nothing: a dry run. */
     planDeploy: actions.planDeploy,
@@ -134,8 +149,7 @@ export function createDeployService(deps: DeployServiceDeps) {
       if (active !== null && active.status === 'active') {
         // Aborting sends all traffic back to the stable release; while it is still warm (the blue-green
         // scale-down delay) that is instant, and the reconcile pass awaited here has flipped the router.
-        const machine = (active.state as unknown as StoredRollout).machine;
-        const warm = machine.weights[active.target] === 100 && machine.pausedUntil !== null;
+        const warm = switchedOver(active);
         await actions.command({ environment: env.name, service: svc.name, command: 'abort', actor: req.actor });
         await reconciler.reconcile();
         return {

@@ -125,6 +125,12 @@ export async function deployRoutes(app: FastifyInstance, deps: DeployRouteDeps):
     return { apiVersion: 'fixity.dev/v1', kind: 'EnvironmentStatus', ...status };
   });
 
+  app.get<{ Params: { id: string } }>('/rollouts/:id', async (req) => {
+    await gate.authorize(req, 'audit.read');
+    const rollout = await deploy.rollout(req.params.id).catch(rethrow);
+    return { apiVersion: 'fixity.dev/v1', kind: 'Rollout', ...rollout };
+  });
+
   app.post<{ Params: { env: string; service: string } }>(
     '/environments/:env/services/:service/rollout',
     async (req) => {

@@ -175,13 +175,31 @@ for (const makeDatabase of await testDatabases()) {
 
     test('rollback to a release no longer running is a new rollout, and holds the stage', async () => {
       const before = await status();
-      const rolled = json<{ mode: string; release: string; held: boolean }>(
+      const rolled = json<{ mode: string; release: string; held: boolean; rollout: string }>(
         await cli(['rollback', 'staging', 'hello', '--reason', 'v3 misbehaves', '--json']),
         'rollback',
       );
       assert.equal(rolled.mode, 'rollout');
       assert.equal(rolled.release, before.previousRelease);
       assert.equal(rolled.held, true);
+      // Attached to later by its id: each step once, as it happens, then the outcome.
+      const waited = await cli(['run', 'wait', rolled.rollout, '--timeout', '2m']);
+      assert.equal(waited.code, 0, waited.stdout + waited.stderr);
+      assert.match(waited.stdout, /^hello {2}✔ \d\d:\d\d:\d\d /m);
+      assert.match(waited.stdout, /✔ rollout complete\n$/);
+      const lines = waited.stdout.split('\n').filter((l) => l.startsWith('hello  '));
+      assert.equal(new Set(lines).size, lines.length, 'no step is printed twice');
+      const shown = json<{ kind: string; environment: string; service: string; status: string; target: string }>(
+        await cli(['run', 'show', rolled.rollout, '--json']),
+        'run show',
+      );
+      assert.deepEqual(
+        [shown.kind, shown.environment, shown.service, shown.status, shown.target],
+        ['Rollout', 'staging', 'hello', 'completed', rolled.release],
+      );
+      const unknown = await cli(['run', 'wait', 'no-such-rollout-id']);
+      assert.equal(unknown.code, 1, unknown.stdout + unknown.stderr);
+      assert.match(unknown.stderr, /Cannot find rollout "no-such-rollout-id"/);
       const s = await until(
         'rolled back',
         (v) => v.rollout?.status === 'completed' && v.currentRelease === rolled.release,
@@ -267,14 +285,20 @@ for (const makeDatabase of await testDatabases()) {
           strategy: `      canary:\n        steps:\n          - setWeight: 33\n          - pause: { durationMs: 3000 }`,
         }),
       );
-      json(await cli(['deploy', 'staging', '--json']), 'deploy');
+      const deployed = await cli(['deploy', 'staging']);
+      assert.equal(deployed.code, 0, deployed.stdout + deployed.stderr);
+      const id = /\(rollout ([\w-]+), release /.exec(deployed.stdout)?.[1];
+      assert.ok(id !== undefined, `deploy names the rollout it started: ${deployed.stdout}`);
+      assert.match(deployed.stderr, new RegExp(`Next: fixity run wait ${id}\n`));
       await until(
         'canary paused',
         (v) => v.rollout?.status === 'active' && (v.rollout.phase === 'paused' || Object.keys(v.weights).length === 2),
       );
       await server.kill();
       await server.restart();
-      const s = await until('resumed and completed', (v) => v.rollout?.status === 'completed', 90_000);
+      const waited = await cli(['run', 'wait', id, '--timeout', '90s']);
+      assert.equal(waited.code, 0, waited.stdout + waited.stderr);
+      const s = await until('resumed and completed', (v) => v.rollout?.status === 'completed' && v.rollout.id === id);
       assert.equal(((await (await fetch(s.url as string)).json()) as { message: string }).message, 'v5');
     });
 

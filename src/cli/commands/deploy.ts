@@ -1,9 +1,11 @@
 /**
- * `fixity deploy`, `fixity rollout status|pause|resume|abort|promote`, `fixity rollback` and `fixity drift`:
- * releases rolled out to an environment, followed and steered as they go, undone, and checked against what
- * each instance was created from.
+ * `fixity deploy`, `fixity rollout status|pause|resume|abort|promote`, `fixity rollback`, `fixity run show|wait`
+ * and `fixity drift`: releases rolled out to an environment, followed and steered as they go (or attached to
+ * later by the rollout's id), undone, and checked against what each instance was created from.
  */
+
 import type { Command } from 'commander';
+import type { APIClient } from '../api-client.ts';
 import { resolveClient } from '../context.ts';
 import { parseDurationFlag } from '../flag-values.ts';
 import { CLIError, EXIT, emit, type GlobalOptions, hint, table } from '../output.ts';
@@ -16,23 +18,32 @@ interface StepView {
   detail: string;
 }
 
+interface RolloutView {
+  id: string;
+  status: string;
+  target: string;
+  stable: string | null;
+  strategy: string | null;
+  phase: string | null;
+  message: string;
+  /** All traffic is on the target; only the blue-green scale-down delay keeps the old release warm. */
+  switched?: boolean;
+  steps: StepView[];
+}
+
+/** A rollout fetched by id (`fixity run`): the view status shows, with where it runs. */
+interface NamedRolloutView extends RolloutView {
+  environment: string;
+  service: string;
+}
+
 interface ServiceStatusView {
   service: string;
   url: string | null;
   currentRelease: string | null;
   previousRelease: string | null;
   weights: Record<string, number>;
-  rollout: {
-    id: string;
-    status: string;
-    target: string;
-    stable: string | null;
-    strategy: string | null;
-    phase: string | null;
-    message: string;
-    switched?: boolean;
-    steps: StepView[];
-  } | null;
+  rollout: RolloutView | null;
   instances: Array<{
     id: string;
     release: string;
@@ -62,16 +73,7 @@ export function renderService(s: ServiceStatusView, steps = 8): string[] {
     `● ${s.service}  ${s.url ?? '(no router yet)'}`,
     `  serving ${short(s.currentRelease)}${s.previousRelease ? `  (previous ${short(s.previousRelease)})` : ''}${weights ? `  traffic: ${weights}` : ''}`,
   ];
-  if (s.rollout !== null) {
-    const r = s.rollout;
-    lines.push(
-      `  rollout ${r.id} ${r.status}${r.phase ? ` / ${r.phase}` : ''}: ${r.strategy ?? ''} ${short(r.stable)} → ${short(r.target)}${r.message ? ` — ${r.message}` : ''}`,
-    );
-    for (const st of r.steps.slice(-steps))
-      lines.push(
-        `    ${st.result === 'failed' ? '✘' : st.result === 'skipped' ? '·' : '✔'} ${st.at.slice(11, 19)} ${st.action}: ${st.detail}`,
-      );
-  }
+  if (s.rollout !== null) lines.push(...rolloutLines(s.rollout, steps).map((l) => `  ${l}`));
   if (s.instances.length > 0) {
     lines.push(
       table([
@@ -92,7 +94,67 @@ export function renderService(s: ServiceStatusView, steps = 8): string[] {
   return lines;
 }
 
+/** A rollout and its newest `steps` steps, a line each. */
+function rolloutLines(r: RolloutView, steps: number): string[] {
+  return [
+    `rollout ${r.id} ${r.status}${r.phase ? ` / ${r.phase}` : ''}: ${r.strategy ?? ''} ${short(r.stable)} → ${short(r.target)}${r.message ? ` — ${r.message}` : ''}`,
+    ...r.steps.slice(-steps).map((st) => `  ${stepLine(st)}`),
+  ];
+}
+
+const stepLine = (st: StepView) =>
+  `${st.result === 'failed' ? '✘' : st.result === 'skipped' ? '·' : '✔'} ${st.at.slice(11, 19)} ${st.action}: ${st.detail}`;
+
+/** Nothing more will happen on its own: the rollout ended, or switched and only keeps the old release warm. */
+const settled = (r: RolloutView) => r.status !== 'active' || r.switched === true;
+const succeeded = (r: RolloutView) => r.status === 'completed' || r.switched === true;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Follows rollouts by id until every one has settled, printing each step once as it happens (not with
+ * --json), and resolves with the last view of each. Past `timeoutSeconds` (0: never) a TIMEOUT error says
+ * how to follow them further (`follow`).
+ */
+async function followRollouts(
+  g: GlobalOptions,
+  client: APIClient,
+  ids: readonly string[],
+  timeoutSeconds: number,
+  follow: string,
+): Promise<NamedRolloutView[]> {
+  const deadline = timeoutSeconds === 0 ? Number.POSITIVE_INFINITY : Date.now() + timeoutSeconds * 1000;
+  const seen = new Set<string>();
+  for (;;) {
+    const views = (await Promise.all(ids.map((id) => client.rollout(id)))) as unknown as NamedRolloutView[];
+    if (!g.json) {
+      for (const v of views) {
+        for (const st of v.steps) {
+          const line = `${v.service}  ${stepLine(st)}`;
+          if (!seen.has(line)) process.stdout.write(`${line}\n`);
+          seen.add(line);
+        }
+      }
+    }
+    if (views.every(settled)) return views;
+    if (Date.now() > deadline)
+      throw new CLIError(
+        'TIMEOUT',
+        `Rollout still in progress after ${timeoutSeconds} s`,
+        `follow it with: ${follow}; wait longer with --timeout (0: no limit)`,
+      );
+    await sleep(1000);
+  }
+}
+
+/** After following: ✔ when every rollout completed, else ✘ with each that did not, and exit 6. */
+function reportSettled(g: GlobalOptions, views: readonly NamedRolloutView[]): void {
+  const failed = views.filter((v) => !succeeded(v));
+  if (failed.length > 0) {
+    if (!g.json) process.stderr.write(`✘ ${failed.map((v) => `${v.service}: ${v.status}`).join(', ')}\n`);
+    process.exitCode = EXIT.unsuccessful;
+  } else if (!g.json) process.stdout.write('✔ rollout complete\n');
+}
 
 interface DeployPlanView {
   service: string;
@@ -155,50 +217,49 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
           items
             .map(
               (i) =>
-                `${i.result === 'unchanged' ? '·' : '✔'} ${String(i.service)}: ${String(i.message)} (release ${short(String(i.release))}, image ${String(i.image)})`,
+                `${i.result === 'unchanged' ? '·' : '✔'} ${String(i.service)}: ${String(i.message)} (${typeof i.rollout === 'string' ? `rollout ${i.rollout}, ` : ''}release ${short(String(i.release))}, image ${String(i.image)})`,
             )
             .join('\n'),
         );
-        if (items.some((i) => i.result === 'started')) hint(g, `fixity rollout status ${name}`);
+        const started = items.filter((i) => i.result === 'started' && typeof i.rollout === 'string');
+        if (started.length === 1) hint(g, `fixity run wait ${String(started[0]?.rollout)}`);
+        else if (started.length > 1) hint(g, `fixity rollout status ${name}`);
         return;
       }
-      const deadline = timeout === 0 ? Number.POSITIVE_INFINITY : Date.now() + timeout * 1000;
-      const ids = new Set(items.map((i) => i.rollout).filter((r): r is string => typeof r === 'string'));
-      const seen = new Set<string>();
-      for (;;) {
-        const status = (await client.rolloutStatus(name, opts.service)) as unknown as EnvironmentStatusView;
-        const mine = status.services.filter((s) => s.rollout !== null && ids.has(s.rollout.id));
-        // Done once no rollout is active, or all traffic is on the new release and only the blue-green
-        // scale-down delay keeps the old one warm (for an instant rollback).
-        const done = mine.every((s) => s.rollout?.status !== 'active' || s.rollout.switched === true);
-        if (!g.json) {
-          // Follow the rollout: each step once, as it happens.
-          for (const s of mine) {
-            for (const st of s.rollout?.steps ?? []) {
-              const line = `${s.service}  ${st.result === 'failed' ? '✘' : st.result === 'skipped' ? '·' : '✔'} ${st.at.slice(11, 19)} ${st.action}: ${st.detail}`;
-              if (!seen.has(line)) process.stdout.write(`${line}\n`);
-              seen.add(line);
-            }
-          }
-        }
-        if (done) {
-          if (g.json) emit(g, 'EnvironmentStatus', status, () => '');
-          const failed = mine.filter((s) => s.rollout?.status !== 'completed' && s.rollout?.switched !== true);
-          if (failed.length > 0) {
-            if (!g.json)
-              process.stderr.write(`✘ ${failed.map((s) => `${s.service}: ${s.rollout?.status}`).join(', ')}\n`);
-            process.exitCode = EXIT.unsuccessful;
-          } else if (!g.json) process.stdout.write('✔ rollout complete\n');
-          return;
-        }
-        if (Date.now() > deadline)
-          throw new CLIError(
-            'TIMEOUT',
-            `Rollout still in progress after ${timeout} s`,
-            `follow it with: fixity rollout status ${name}; wait longer with --timeout (0: no limit)`,
-          );
-        await sleep(1000);
-      }
+      const ids = [...new Set(items.map((i) => i.rollout).filter((r): r is string => typeof r === 'string'))];
+      const views = await followRollouts(g, client, ids, timeout, `fixity rollout status ${name}`);
+      if (g.json) emit(g, 'EnvironmentStatus', await client.rolloutStatus(name, opts.service), () => '');
+      reportSettled(g, views);
+    });
+
+  const run = program
+    .command('run')
+    .description('a rollout that deploy or rollback started, by its id: show it, or wait until it settles');
+  run
+    .command('show')
+    .description('where the rollout stands: environment, service, status, strategy and its newest steps')
+    .argument('<id>', 'the rollout id deploy or rollback printed')
+    .action(async (id: string) => {
+      const g = globals();
+      const view = (await resolveClient(g).client.rollout(id)) as unknown as NamedRolloutView;
+      emit(g, 'Rollout', view, () => [`${view.environment}/${view.service}`, ...rolloutLines(view, 50)].join('\n'));
+    });
+  run
+    .command('wait')
+    .description('follow the rollout, each step as it happens, until it completes (exit 0) or not (exit 6)')
+    .argument('<id>', 'the rollout id deploy or rollback printed')
+    .option('--timeout <duration>', 'give up after this long, e.g. 90s, 10m, 1h (0: never)', '10m')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  fixity deploy staging --json | jq -r '.items[].rollout // empty'\n  fixity run wait Jk3aB9xQ2lM0pZrT7uVwAg --timeout 20m\n\nExit 6 when the rollout was rolled back or aborted, 5 when --timeout passes (the rollout goes on).",
+    )
+    .action(async (id: string, opts: { timeout: string }) => {
+      const g = globals();
+      const timeout = parseDurationFlag(opts.timeout, '--timeout');
+      const [view] = await followRollouts(g, resolveClient(g).client, [id], timeout, `fixity run show ${id}`);
+      if (view === undefined) return;
+      if (g.json) emit(g, 'Rollout', view, () => '');
+      reportSettled(g, [view]);
     });
 
   const rollout = program
