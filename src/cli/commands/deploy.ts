@@ -197,7 +197,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .option('--service <name>', 'only this service')
     .option('--wait', 'follow the rollout until it completes or rolls back (exit 6 when it does not complete)')
     .option('-n, --dry-run', 'show what each service would roll out (or why not), change nothing; exit 0')
-    .option('--timeout <duration>', 'with --wait: give up after this long, e.g. 90s, 10m, 1h (0: never)', '10m')
+    .option('--timeout <duration>', 'with --wait: give up after this long, e.g. 90s, 15m, 2h (0: never)', '15m')
     .addHelpText(
       'after',
       '\nExamples:\n  fixity deploy staging\n  fixity deploy staging --dry-run\n  fixity deploy staging --service hello --wait --timeout 20m\n\nExit 3 when the digest is vetoed or was never promoted to the stage, 6 when a rollout is already running\nor, with --wait, does not complete, 5 when --wait times out.',
@@ -248,7 +248,7 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .command('wait')
     .description('follow the rollout, each step as it happens, until it completes (exit 0) or not (exit 6)')
     .argument('<id>', 'the rollout id deploy or rollback printed')
-    .option('--timeout <duration>', 'give up after this long, e.g. 90s, 10m, 1h (0: never)', '10m')
+    .option('--timeout <duration>', 'give up after this long, e.g. 90s, 15m, 2h (0: never)', '15m')
     .addHelpText(
       'after',
       "\nExamples:\n  fixity deploy staging --json | jq -r '.items[].rollout // empty'\n  fixity run wait Jk3aB9xQ2lM0pZrT7uVwAg --timeout 20m\n\nExit 6 when the rollout was rolled back or aborted, 5 when --timeout passes (the rollout goes on).",
