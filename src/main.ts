@@ -29,6 +29,7 @@ import { createTrustStore, generateKeyPair, loadSigner } from './trust/index.ts'
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_GC_GRACE_SECONDS = 3600;
 export const DEFAULT_UPLOAD_EXPIRY_SECONDS = 24 * 3600;
+const DEFAULT_DRIFT_INTERVAL = '2s';
 const SHUTDOWN_GRACE_MS = 10_000;
 /** How often registry events are sequenced into the ledger when nothing else wakes the feeder. */
 const LEDGER_FEED_MS = 250;
@@ -48,6 +49,8 @@ export interface ServerConfig {
   readonly maxManifestBytes: number;
   readonly gcGraceSeconds: number;
   readonly uploadExpirySeconds: number;
+  /** How often the reconciler checks every instance for drift (and replaces what drifted). */
+  readonly driftIntervalSeconds: number;
   readonly logLevel: string;
   /** The ledger's origin line (C2SP checkpoint); default derived from the ledger key, so it never changes. */
   readonly ledgerOrigin: string | null;
@@ -63,7 +66,15 @@ export interface ServerFlags {
   anonymousPull?: string[];
   maxManifestBytes?: string;
   gcGrace?: string;
+  driftInterval?: string;
   logLevel?: string;
+}
+
+// 0 would check every instance without pause.
+function driftInterval(text: string): number {
+  const seconds = parseDuration(text);
+  if (seconds <= 0) throw new RangeError(`Cannot check drift every "${text}": give at least 1s, e.g. 2s or 1m`);
+  return seconds;
 }
 
 /** Merges flags over `DATA/config.yaml` over defaults, validates once and freezes. */
@@ -98,6 +109,9 @@ export function loadServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv = pr
     maxManifestBytes,
     gcGraceSeconds: parseDuration(flags.gcGrace ?? String(fromFile.gcGrace ?? `${DEFAULT_GC_GRACE_SECONDS}s`)),
     uploadExpirySeconds: DEFAULT_UPLOAD_EXPIRY_SECONDS,
+    driftIntervalSeconds: driftInterval(
+      flags.driftInterval ?? String(fromFile.driftInterval ?? DEFAULT_DRIFT_INTERVAL),
+    ),
     logLevel: flags.logLevel ?? env.FIXITY_LOG_LEVEL ?? 'info',
     ledgerOrigin: typeof fromFile.ledgerOrigin === 'string' ? fromFile.ledgerOrigin : null,
   });
@@ -171,6 +185,7 @@ export async function startServer(config: ServerConfig, options: { logger?: Logg
     signer: ledgerSigner,
     clock,
     logger,
+    driftIntervalMs: config.driftIntervalSeconds * 1000,
     // One server per data dir, so a restarted server is the same lease holder and resumes at once.
     holder: `fixity@${hostname()}:${createHash('sha256').update(resolve(config.dataDir)).digest('hex').slice(0, 16)}`,
     openRouter: async (environment, service, port) => {

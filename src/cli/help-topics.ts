@@ -7,7 +7,8 @@ import { OUTPUT_HELP } from './output.ts';
 const EXIT_CODES = `Exit codes:
 
   0    success, including an empty list, and every --dry-run
-  1    failed (generic): the message says what and how to go on
+  1    failed (generic): the message says what and how to go on; with --exit-code (fixity drift, as
+       diff(1)): differences found, and every error is 2 or more
   2    usage: an unknown flag or a bad argument, or a question nobody can answer (add --yes)
   3    denied: a gate refused a promotion, or a digest is vetoed or not promoted where it is deployed
   4    authentication required or refused (fixity login)

@@ -167,6 +167,8 @@ try {
         process.stderr.write(`debug log not written: ${(logErr as Error).message}\n`);
       }
     }
-    process.exitCode = reportError(err, machineOutput(process.argv), debugLog);
+    const exit = reportError(err, machineOutput(process.argv), debugLog);
+    // A diff-like command with --exit-code (style rule 11) says "differences" with 1, so a generic failure is 2.
+    process.exitCode = exit === EXIT.failed && process.argv.includes('--exit-code') ? EXIT.usage : exit;
   }
 }

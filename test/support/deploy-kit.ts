@@ -42,10 +42,14 @@ export interface StagedHello {
 }
 
 /** A server whose `hello` image sits in `staging`, ready to deploy (pipeline build → staging, no gates). */
-export async function stageHello(database: TestDatabase, prefix: string): Promise<StagedHello> {
+export async function stageHello(
+  database: TestDatabase,
+  prefix: string,
+  serverArgs: string[] = [],
+): Promise<StagedHello> {
   let server: ServerProcess | undefined;
   try {
-    server = await startServerProcess({ database });
+    server = await startServerProcess({ database, args: serverArgs });
     const running = server;
     const dir = await tempDir(prefix);
     const cli = (args: string[]) => running.cli(args, { env: { FIXITY_CONFIG_DIR: join(dir, 'config') } });

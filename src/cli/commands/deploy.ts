@@ -338,7 +338,12 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
     .command('drift')
     .description('check every instance of an environment against what it was created from')
     .argument('<env>')
-    .action(async (name: string) => {
+    .option('--exit-code', 'as diff(1): exit 1 when an instance has drifted, 0 when none, 2 or more on errors')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  fixity drift staging\n  fixity drift production --exit-code || page-oncall\n\nWithout --exit-code a drift is a finding, not an error: exit 0. A drifted instance is replaced by the\nserver on its own (every --drift-interval of fixity serve); the report also lists what it recorded.',
+    )
+    .action(async (name: string, opts: { exitCode?: boolean }) => {
       const g = globals();
       const report = (await resolveClient(g).client.drift(name)) as {
         checked: Array<{ instance: string; findings: Array<{ kind: string; subject: string }> }>;
@@ -367,6 +372,6 @@ export function addDeployCommands(program: Command, globals: () => GlobalOptions
               ]),
         ].join('\n');
       });
-      if (report.checked.some((c) => c.findings.length > 0)) process.exitCode = EXIT.verification;
+      if (opts.exitCode === true && report.checked.some((c) => c.findings.length > 0)) process.exitCode = EXIT.failed;
     });
 }

@@ -16,6 +16,10 @@ export function addServerFlags(cmd: Command): Command {
     .option('--anonymous-pull <pattern>', 'let anonymous clients pull matching repositories (repeatable)', collect)
     .option('--max-manifest-bytes <n>', 'largest manifest accepted (default 4 MiB)')
     .option('--gc-grace <duration>', 'keep unreferenced blobs this long before collecting (default 1h)')
+    .option(
+      '--drift-interval <duration>',
+      'check every instance for drift this often, and replace what drifted (default 2s)',
+    )
     .option('--log-level <level>', 'pino log level (default info)');
 }
 
