@@ -6,23 +6,9 @@ import assert from 'node:assert/strict';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { helloEnvironment } from '../deploy-room-kit.ts';
 import { testDatabases } from '../support/databases.ts';
 import { json, type StagedHello, sleep, stageHello } from '../support/deploy-kit.ts';
-
-const environment = (digest: string) => `apiVersion: fixity.dev/v1
-kind: Environment
-name: staging
-stage: staging
-services:
-  - name: hello
-    image: { repository: hello, digest: "${digest}" }
-    replicas: 1
-    port: 8080
-    env: { GREETING: "drift" }
-    health:
-      readiness: { path: /healthz, intervalMs: 100, timeoutMs: 1000, failureThreshold: 2 }
-      startupTimeoutMs: 20000
-`;
 
 interface DriftReport {
   checked: Array<{ instance: string; findings: Array<{ kind: string; subject: string }> }>;
@@ -34,7 +20,7 @@ for (const makeDatabase of await testDatabases()) {
     let staged: StagedHello;
     before(async () => {
       staged = await stageHello(database, 'fixity-drift-exit-', ['--drift-interval', '1h']);
-      await staged.apply(environment(staged.digest));
+      await staged.apply(helloEnvironment({ digest: staged.digest, services: ['hello'] }));
       const done = await staged.cli(['deploy', 'staging', '--wait', '--timeout', '2m']);
       assert.equal(done.code, 0, done.stdout + done.stderr);
     });
